@@ -1,0 +1,117 @@
+"""The real job server: an `aiohttp.web` application for the job API.
+
+    POST /create_job          -> 200 {"job_id": "17"}
+    GET  /status/{job_id}     -> 200 {"result": "pending" | "completed" | "error"}
+                              -> 404 {"error": "job 99 not found"}
+
+It follows the same `ServerConfig` as the modelled server: job durations and outcomes come from
+the shared `JobTable`, injected faults from the shared `FaultPlan`, and `workers`,
+`service_time` and `queue_limit` bound how many requests it serves at once, so a client sees
+the same answers from both. Network latency is whatever the real network adds.
+
+`python -m sim serve CONFIG` runs it; the tests start it on 127.0.0.1 with port 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from sim.config import ServerConfig
+from sim.distributions import Sampler
+from sim.faults import FaultPlan
+from sim.jobs import JobTable, parse_job_id
+from sim.streams import Streams
+
+__all__ = ["JobServer", "create_app", "serve"]
+
+logger = logging.getLogger("sim.server")
+
+
+class JobServer:
+    """State and handlers of one running job server; times are the loop's monotonic clock."""
+
+    def __init__(self, config: ServerConfig, seed: int = 0) -> None:
+        streams = Streams(seed)
+        self.config = config
+        self.jobs = JobTable(config.job_duration, config.job_error_probability,
+                             streams.generator("duration"), streams.generator("outcome"))
+        self._service_time = Sampler(config.service_time, streams.generator("service"))
+        self._faults = FaultPlan(config.faults, streams.generator("faults"))
+        self._workers = asyncio.Semaphore(config.workers)
+        self._waiting = 0
+        self.received = 0
+        """Requests that reached a handler, whatever happened to them."""
+        self.rejected = 0
+        """Requests answered 503 because the queue was full."""
+        self.faulted = 0
+        """Requests answered by an injected fault."""
+
+    async def create_job(self, request: web.Request) -> web.Response:
+        rejection = await self._admit("create")
+        if rejection is not None:
+            return rejection
+        number = self.jobs.create(asyncio.get_running_loop().time())
+        logger.debug("created job %d", number)
+        return web.json_response({"job_id": str(number)})
+
+    async def status(self, request: web.Request) -> web.Response:
+        job_id = request.match_info["job_id"]
+        rejection = await self._admit("status")
+        if rejection is not None:
+            return rejection
+        state = self.jobs.state(parse_job_id(job_id), asyncio.get_running_loop().time())
+        if state is None:
+            return web.json_response({"error": f"job {job_id} not found"}, status=404)
+        return web.json_response({"result": state})
+
+    async def _admit(self, endpoint: str) -> web.Response | None:
+        """Apply faults and capacity, then hold a worker for one service time.
+
+        Returns the response to send instead of serving the request, or None once served.
+        """
+        self.received += 1
+        status = self._faults.status_for(endpoint)
+        if status is not None:
+            self.faulted += 1
+            return web.json_response({"error": f"injected fault: HTTP {status}"}, status=status)
+
+        if self._workers.locked() and self._waiting >= self.config.queue_limit:
+            self.rejected += 1
+            return web.json_response({"error": "server overloaded: request queue is full"}, status=503)
+
+        self._waiting += 1
+        try:
+            await self._workers.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            service = self._service_time()
+            if service > 0:
+                await asyncio.sleep(service)
+        finally:
+            self._workers.release()
+        return None
+
+
+def create_app(config: ServerConfig, *, seed: int = 0) -> web.Application:
+    """Build the job API application; its `JobServer` is `app[SERVER_KEY]`."""
+    server = JobServer(config, seed)
+    app = web.Application()
+    app[SERVER_KEY] = server
+    app.router.add_post("/create_job", server.create_job)
+    app.router.add_get("/status/{job_id}", server.status)
+    return app
+
+
+SERVER_KEY = web.AppKey("server", JobServer)
+
+
+def serve(config: ServerConfig, *, seed: int = 0, host: str | None = None, port: int | None = None) -> None:
+    """Run the job server until interrupted (Ctrl+C)."""
+    host = config.host if host is None else host
+    port = config.port if port is None else port
+    logger.info("job server listening on http://%s:%d", host, port)
+    web.run_app(create_app(config, seed=seed), host=host, port=port, print=None)

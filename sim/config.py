@@ -1,0 +1,434 @@
+"""Run configuration: the YAML schema, strict validation and the resolved form.
+
+A config has four sections plus an optional name:
+
+    name: thundering-herd
+    client:   {poll: {...}, retry: {...}, max_attempts: 6, total_timeout: 600, request_timeout: 10}
+    server:   {workers: 50, service_time: 0.005, queue_limit: 1000, latency: 0.001, ...}
+    workload: {clients: 5000, arrival: {kind: at_once}}
+    run:      {seed: 1, duration: null, bin_width: 1.0}
+
+The `client` section builds `client.ClientPolicy` itself, so what the simulator runs is exactly
+what users ship. Validation is strict and complete before anything runs: every unknown key,
+wrong type and out-of-range value is reported at once, each with its path (`server.workers`),
+the rule and the value received.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import yaml
+
+from client import Backoff, ClientPolicy
+from client.validation import FieldError, check_fields, violated_rule
+from sim.distributions import Constant, Distribution, LogNormal
+
+__all__ = [
+    "AtOnce",
+    "Arrival",
+    "Config",
+    "ConfigError",
+    "FaultRule",
+    "Poisson",
+    "RunConfig",
+    "ServerConfig",
+    "UniformWindow",
+    "WorkloadConfig",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+]
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRule:
+    """Answer some requests with an error status instead of serving them.
+
+    Give either `first` (the first N matching requests the server receives) or `probability`
+    (each matching request independently). A faulted request is answered at once, without
+    taking a worker, as a proxy or a failing dependency would.
+    """
+
+    endpoint: Literal["create", "status", "any"] = "any"
+    status: int = field(default=503, metadata={"ge": 400, "le": 599})
+    first: int | None = field(default=None, metadata={"ge": 1})
+    probability: float | None = field(default=None, metadata={"ge": 0, "le": 1})
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if (self.first is None) == (self.probability is None):
+            raise ValueError(
+                "give exactly one of first (a count of requests) or probability; "
+                f"got first={self.first!r}, probability={self.probability!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """The modelled job server: workers, queue, network and jobs. Times are in seconds."""
+
+    workers: int = field(default=50, metadata={"ge": 1})
+    """Requests served at once; one more request waits in the queue."""
+
+    service_time: Distribution = field(default_factory=lambda: Constant(0.005))
+    """Time a worker spends on one request, in seconds."""
+
+    queue_limit: int = field(default=1000, metadata={"ge": 0})
+    """Requests that may wait for a worker; a request arriving at a full queue gets 503."""
+
+    latency: Distribution = field(default_factory=lambda: Constant(0.001))
+    """One-way network latency in seconds, paid on the way in and again on the way out."""
+
+    job_duration: Distribution = field(default_factory=lambda: LogNormal(median=10.0, sigma=0.5))
+    """Time from a job's creation until it ends, in seconds; jobs run in parallel."""
+
+    job_error_probability: float = field(default=0.0, metadata={"ge": 0, "le": 1})
+    """Probability that a job ends in `error` instead of `completed`."""
+
+    faults: tuple[FaultRule, ...] = ()
+    """Injected error answers, checked in order; the first rule that fires wins."""
+
+    host: str = "127.0.0.1"
+    """Address `python -m sim serve` binds to."""
+
+    port: int = field(default=8080, metadata={"ge": 0, "le": 65535})
+    """Port `python -m sim serve` listens on; 0 picks a free one."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    @property
+    def capacity(self) -> float:
+        """Requests per second the workers can serve: workers / mean service time."""
+        mean = self.service_time.mean
+        return math.inf if mean == 0 else self.workers / mean
+
+
+@dataclass(frozen=True, slots=True)
+class AtOnce:
+    """Every client starts at time 0: a synchronized herd."""
+
+    kind: ClassVar[str] = "at_once"
+
+
+@dataclass(frozen=True, slots=True)
+class UniformWindow:
+    """Client start times drawn uniformly over [0, `window`) seconds."""
+
+    kind: ClassVar[str] = "uniform"
+    window: float = field(default=60.0, metadata={"gt": 0, "unit": "s"})
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Poisson:
+    """Clients arrive as a Poisson process of `rate` clients per second (an open workload)."""
+
+    kind: ClassVar[str] = "poisson"
+    rate: float = field(default=10.0, metadata={"gt": 0, "unit": "1/s"})
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+Arrival = AtOnce | UniformWindow | Poisson
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadConfig:
+    """Who sends requests: `clients` virtual clients, each running one job."""
+
+    clients: int = field(default=100, metadata={"ge": 1})
+    arrival: Arrival = field(default_factory=AtOnce)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """How the run is driven and recorded."""
+
+    seed: int = field(default=0, metadata={"ge": 0})
+    """Root of every random stream in the run."""
+
+    duration: float | None = field(default=None, metadata={"gt": 0, "unit": "s"})
+    """Simulated seconds after which unfinished jobs are stopped; None runs until all end."""
+
+    bin_width: float = field(default=1.0, metadata={"gt": 0, "unit": "s"})
+    """Width of the time-series bins, in simulated seconds."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A whole run: what the clients do, what the server can take, and how many clients come."""
+
+    name: str = "run"
+    client: ClientPolicy = field(default_factory=ClientPolicy)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def with_seed(self, seed: int) -> Config:
+        """Return a copy that uses root seed `seed`."""
+        return dataclasses.replace(self, run=dataclasses.replace(self.run, seed=seed))
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; `problems` lists every `path: message` found."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        count = "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
+        lines = [f"invalid config {source} ({count}); fix these and run again:"]
+        lines += [f"  - {problem}" for problem in problems]
+        super().__init__("\n".join(lines))
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config file; the name defaults to the file's stem.
+
+    Raises `ConfigError` naming every problem, or for a missing or unparsable file.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["file not found; check the path"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc}"]) from None
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
+
+    if data is None:
+        data = {}
+    if isinstance(data, dict) and "name" not in data:
+        data = {"name": path.stem, **data}
+    return config_from_dict(data, source=str(path))
+
+
+def config_from_dict(data: Any, *, source: str = "<dict>") -> Config:
+    """Validate a config given as nested dicts (as parsed from YAML) and build it."""
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise ConfigError(source, [f"the top level must be a mapping of sections; got {_show(data)}"])
+    config = _build_dataclass(Config, data, "", problems)
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def config_to_dict(config: Any) -> Any:
+    """Convert a config (or any part of it) to plain dicts and lists, defaults included.
+
+    Distributions and arrivals carry their `kind`, so the output loads back to an equal config.
+    """
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        out: dict[str, Any] = {}
+        kind = getattr(type(config), "kind", None)
+        if isinstance(kind, str):
+            out["kind"] = kind
+        for spec in dataclasses.fields(config):
+            out[spec.name] = config_to_dict(getattr(config, spec.name))
+        return out
+    if isinstance(config, enum.Enum):
+        return config.value
+    if isinstance(config, tuple):
+        return [config_to_dict(item) for item in config]
+    return config
+
+
+# ----------------------------------------------------------------------------- validation
+
+_MISSING = object()
+
+
+def _build_dataclass(cls: type, data: Any, path: str, problems: list[str]) -> Any:
+    where = path or "the top level"
+    if not isinstance(data, dict):
+        problems.append(f"{where}: expected a mapping of keys to values; got {_show(data)}")
+        return _MISSING
+
+    specs = {spec.name: spec for spec in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    before = len(problems)
+
+    for key in data:
+        if key == "kind" and isinstance(getattr(cls, "kind", None), str):
+            continue
+        if key not in specs:
+            problems.append(_unknown_key(key, path, list(specs)))
+
+    for name, spec in specs.items():
+        if name not in data:
+            continue
+        value = _convert(hints[name], data[name], _join(path, name), spec.metadata, problems)
+        if value is not _MISSING:
+            kwargs[name] = value
+
+    if len(problems) > before:
+        return _MISSING
+    try:
+        return cls(**kwargs)
+    except FieldError as exc:
+        problems.append(f"{_join(path, exc.field)}: must be {exc.rule}; got {_show(exc.value)}")
+    except (TypeError, ValueError) as exc:
+        problems.append(f"{where}: {exc}")
+    return _MISSING
+
+
+def _convert(hint: Any, value: Any, path: str, metadata: Any, problems: list[str]) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in args if arg is not type(None)]
+        if value is None:
+            if type(None) in args:
+                return None
+            problems.append(f"{path}: must not be null")
+            return _MISSING
+        if all(isinstance(getattr(option, "kind", None), str) for option in options):
+            return _convert_kind(options, value, path, problems)
+        if len(options) == 1:
+            return _convert(options[0], value, path, metadata, problems)
+        raise TypeError(f"unsupported union in the config schema at {path}: {hint!r}")
+
+    if origin is Literal:
+        if value in args and isinstance(value, str):
+            return value
+        choices = ", ".join(str(arg) for arg in args)
+        problems.append(f"{path}: must be one of {choices}; got {_show(value)}")
+        return _MISSING
+
+    if origin is tuple:
+        if not isinstance(value, list):
+            problems.append(f"{path}: expected a list; got {_show(value)}")
+            return _MISSING
+        items = [_convert(args[0], item, f"{path}[{index}]", {}, problems) for index, item in enumerate(value)]
+        return _MISSING if any(item is _MISSING for item in items) else tuple(items)
+
+    if dataclasses.is_dataclass(hint):
+        return _build_dataclass(hint, value, path, problems)
+
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        choices = [member.value for member in hint]
+        if value in choices:
+            return hint(value)
+        problems.append(f"{path}: must be one of {', '.join(map(str, choices))}; got {_show(value)}")
+        return _MISSING
+
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        problems.append(f"{path}: expected true or false; got {_show(value)}")
+        return _MISSING
+
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(f"{path}: expected an integer; got {_show(value)}")
+            return _MISSING
+        return _check_range(value, path, metadata, problems)
+
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append(f"{path}: expected a number; got {_show(value)}")
+            return _MISSING
+        value = float(value)
+        if not math.isfinite(value):
+            problems.append(f"{path}: expected a finite number; got {_show(value)}")
+            return _MISSING
+        return _check_range(value, path, metadata, problems)
+
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        problems.append(f"{path}: expected a string; got {_show(value)}")
+        return _MISSING
+
+    raise TypeError(f"unsupported type in the config schema at {path}: {hint!r}")
+
+
+def _convert_kind(options: list[type], value: Any, path: str, problems: list[str]) -> Any:
+    """Build one of several dataclasses told apart by their `kind` key."""
+    kinds = {option.kind: option for option in options}
+    if "constant" in kinds and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = {"kind": "constant", "value": value}
+    if isinstance(value, str) and value in kinds:
+        value = {"kind": value}
+    if not isinstance(value, dict):
+        problems.append(f"{path}: expected a mapping with a kind ({', '.join(kinds)}); got {_show(value)}")
+        return _MISSING
+    kind = value.get("kind")
+    if kind not in kinds:
+        hint = _suggest(kind, list(kinds)) if isinstance(kind, str) else ""
+        problems.append(f"{path}.kind: must be one of {', '.join(kinds)}; got {_show(kind)}{hint}")
+        return _MISSING
+    return _build_dataclass(kinds[kind], value, path, problems)
+
+
+def _check_range(value: Any, path: str, metadata: Any, problems: list[str]) -> Any:
+    rule = violated_rule(value, metadata)
+    if rule is None:
+        return value
+    if isinstance(value, int):
+        rule = rule.replace("a finite number", "an integer")
+    problems.append(f"{path}: must be {rule}; got {_show(value)}")
+    return _MISSING
+
+
+def _unknown_key(key: Any, path: str, valid: list[str]) -> str:
+    where = f"in {path}" if path else "at the top level"
+    hint = _suggest(str(key), valid)
+    return f"{_join(path, str(key))}: unknown key {where}{hint}; valid keys are {', '.join(valid)}"
+
+
+def _suggest(key: str, valid: list[str]) -> str:
+    matches = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, str):
+        return f"{value!r} (a string)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)

@@ -1,0 +1,80 @@
+"""Jobs on the server side: when each one ends and how.
+
+Shared by the real aiohttp server (`sim.app`) and the modelled server (`sim.server`), so that
+both answer a status request with the same rule: a job is `pending` until its finish time,
+then `completed` or `error`.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+
+from sim.distributions import Distribution, Sampler
+
+__all__ = ["JobTable", "PENDING", "COMPLETED", "ERROR", "STATES"]
+
+PENDING = "pending"
+COMPLETED = "completed"
+ERROR = "error"
+STATES = (PENDING, COMPLETED, ERROR)
+
+
+class JobTable:
+    """Every job created so far, as columns indexed by job number (the job id).
+
+    Times are in seconds of whichever clock the owner passes in: the loop's monotonic clock in
+    the real server, simulated time in the model.
+    """
+
+    def __init__(
+        self,
+        duration: Distribution,
+        error_probability: float,
+        duration_rng: np.random.Generator,
+        outcome_rng: np.random.Generator,
+    ) -> None:
+        self._duration = Sampler(duration, duration_rng)
+        self._outcome_rng = outcome_rng
+        self._outcome_draws: list[float] = []
+        self._outcome_next = 0
+        self._error_probability = error_probability
+        self.created_at = array("d")
+        self.finishes_at = array("d")
+        self.failed = bytearray()
+        """1 where the job ends in error, else 0."""
+
+    def __len__(self) -> int:
+        return len(self.created_at)
+
+    def create(self, now: float) -> int:
+        """Start a job at time `now` and return its number."""
+        number = len(self.created_at)
+        self.created_at.append(now)
+        self.finishes_at.append(now + self._duration())
+        self.failed.append(1 if self._draw_outcome() < self._error_probability else 0)
+        return number
+
+    def state(self, number: int, now: float) -> str | None:
+        """Return the job's state at time `now`, or None if no job has this number."""
+        if not 0 <= number < len(self.created_at):
+            return None
+        if now < self.finishes_at[number]:
+            return PENDING
+        return ERROR if self.failed[number] else COMPLETED
+
+    def _draw_outcome(self) -> float:
+        index = self._outcome_next
+        if index == len(self._outcome_draws):
+            self._outcome_draws = self._outcome_rng.random(4096).tolist()
+            index = 0
+        self._outcome_next = index + 1
+        return self._outcome_draws[index]
+
+
+def parse_job_id(text: str) -> int:
+    """Return the job number in a job id, or -1 if the text is not one."""
+    if text.isdigit() and text.isascii():
+        return int(text)
+    return -1

@@ -1,0 +1,380 @@
+"""A virtual-time asyncio event loop.
+
+Unmodified asyncio code (the real `client/` among it) runs on this loop, but its clock is
+simulated: `loop.time()`, `asyncio.sleep`, `asyncio.timeout`, `asyncio.wait_for` and every timer
+read and advance simulated seconds, and nothing waits on the wall clock.
+
+How the clock moves
+-------------------
+
+The loop keeps two queues:
+
+    ready    FIFO of callbacks to run now (call_soon, task steps, future callbacks)
+    timers   heap of (when, sequence, function, argument), smallest `when` first
+
+    while not stopped:
+        run every ready callback, including those they schedule
+        if no timers: stop (or report a deadlock if the awaited future is not done)
+        pop the earliest timer, set now = its `when`, run it
+
+So the clock jumps straight to the next timer whenever nothing is ready: a simulated hour of
+sleeping clients costs no wall time. Timers due at the same simulated time run in the order they
+were scheduled (the sequence number breaks ties), and ready callbacks run FIFO, so a run depends
+on nothing but its inputs: not on hash order, object identity or the wall clock.
+
+Two kinds of timer share the heap: asyncio's `TimerHandle` (from `call_at` and `call_later`,
+cancellable) and the simulator's own events from `schedule_at`, which skip the handle object
+because the server model schedules several per request.
+
+What cannot run in virtual time
+-------------------------------
+
+- Real I/O: sockets, pipes, subprocesses, signals and DNS lookups raise `NotImplementedError`.
+  A real `aiohttp.ClientSession` therefore cannot run here; the simulator hands the client a
+  session backed by the server model instead.
+- Threads: `run_in_executor` raises, because work in a thread would finish in wall time.
+- Wall-clock reads: code that calls `time.time()`, `time.monotonic()` or `time.sleep()` sees real
+  time, and `time.sleep()` blocks the whole simulation. Code must use `loop.time()` and
+  `asyncio.sleep()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import heapq
+import itertools
+import logging
+import sys
+from asyncio import events
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = ["SimTime", "VirtualTimeLoop", "SimulationDeadlock"]
+
+SimTime = float
+"""Simulated time in seconds since the start of the run."""
+
+T = TypeVar("T")
+
+logger = logging.getLogger("sim.engine")
+
+_CANCELLED_FRACTION_TO_PURGE = 0.5  # rebuild the heap when half its timers are cancelled
+_MIN_TIMERS_TO_PURGE = 1024
+
+
+class SimulationDeadlock(RuntimeError):
+    """Raised when the awaited future can never finish: nothing is ready and no timer is left."""
+
+
+def _run_timer_handle(handle: asyncio.TimerHandle) -> None:
+    if not handle._cancelled:
+        handle._scheduled = False
+        handle._run()
+
+
+class VirtualTimeLoop(asyncio.AbstractEventLoop):
+    """An asyncio event loop whose clock is simulated and jumps to the next timer.
+
+    `start` is the clock value at creation, in simulated seconds. `progress` is called with
+    the loop every `progress_every` timer events so that a caller can report progress; it must
+    not schedule anything.
+    """
+
+    def __init__(
+        self,
+        start: SimTime = 0.0,
+        *,
+        progress: Callable[[VirtualTimeLoop], None] | None = None,
+        progress_every: int = 65536,
+    ) -> None:
+        self._now = float(start)
+        self._ready: collections.deque[asyncio.Handle] = collections.deque()
+        self._timers: list[tuple[float, int, Callable[[Any], None], Any]] = []
+        self._sequence = itertools.count()
+        self._cancelled_timers = 0
+        self._stopping = False
+        self._running = False
+        self._closed = False
+        self._debug = False
+        self._exception_handler: Callable[..., None] | None = None
+        self._task_factory: Callable[..., asyncio.Task[Any]] | None = None
+        self._progress = progress
+        self._progress_every = max(1, int(progress_every))
+        self.events_run = 0
+        """Timer events run so far: a measure of simulation work."""
+
+    # ----------------------------------------------------------------- clock and scheduling
+
+    def time(self) -> SimTime:
+        """Current simulated time in seconds."""
+        return self._now
+
+    def schedule_at(self, when: SimTime, function: Callable[[Any], None], argument: Any = None) -> None:
+        """Run `function(argument)` at simulated time `when`, with no handle and no context.
+
+        This is the fast path for the simulator's own events. It cannot be cancelled: an event
+        that is no longer wanted must check its own state and do nothing. Exceptions propagate
+        out of the loop, because a failing model event means the simulation is wrong.
+        """
+        if when < self._now:
+            when = self._now
+        heapq.heappush(self._timers, (when, next(self._sequence), function, argument))
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any, context: Any = None) -> asyncio.Handle:
+        self._check_closed()
+        handle = events.Handle(callback, args, self, context)
+        self._ready.append(handle)
+        return handle
+
+    call_soon_threadsafe = call_soon
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any, context: Any = None) -> asyncio.TimerHandle:
+        return self.call_at(self._now + delay, callback, *args, context=context)
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any, context: Any = None) -> asyncio.TimerHandle:
+        self._check_closed()
+        if when < self._now:
+            when = self._now
+        handle = events.TimerHandle(when, callback, args, self, context)
+        handle._scheduled = True
+        heapq.heappush(self._timers, (when, next(self._sequence), _run_timer_handle, handle))
+        return handle
+
+    def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
+        # Called by TimerHandle.cancel(). Cancelled timers stay in the heap and are skipped when
+        # they come due; the heap is rebuilt only when they make up most of it.
+        if handle._scheduled:
+            self._cancelled_timers += 1
+
+    def _purge_cancelled_timers(self) -> None:
+        live = []
+        for entry in self._timers:
+            handle = entry[3]
+            if entry[2] is _run_timer_handle and handle._cancelled:
+                handle._scheduled = False
+                continue
+            live.append(entry)
+        heapq.heapify(live)
+        self._timers = live
+        self._cancelled_timers = 0
+
+    # ----------------------------------------------------------------- futures and tasks
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return asyncio.Future(loop=self)
+
+    def create_task(self, coro: Any, *, name: str | None = None, context: Any = None) -> asyncio.Task[Any]:
+        self._check_closed()
+        if self._task_factory is not None:
+            if context is None:
+                return self._task_factory(self, coro)
+            return self._task_factory(self, coro, context=context)
+        return asyncio.Task(coro, loop=self, name=name, context=context)
+
+    def set_task_factory(self, factory: Callable[..., asyncio.Task[Any]] | None) -> None:
+        self._task_factory = factory
+
+    def get_task_factory(self) -> Callable[..., asyncio.Task[Any]] | None:
+        return self._task_factory
+
+    # ----------------------------------------------------------------- running
+
+    def run_until_complete(self, future: Any) -> Any:
+        """Run until `future` (a coroutine, task or future) is done and return its result.
+
+        Raises `SimulationDeadlock` if the loop runs out of work first.
+        """
+        self._check_closed()
+        if self._running:
+            raise RuntimeError("VirtualTimeLoop is already running")
+        future = asyncio.ensure_future(future, loop=self)
+        future.add_done_callback(self._stop_on_done)
+        try:
+            self._run()
+        finally:
+            future.remove_done_callback(self._stop_on_done)
+        if not future.done():
+            raise SimulationDeadlock(
+                f"simulation ran out of events at t={self._now:.6f} s but {future!r} is not done: "
+                "every task is waiting for something that no timer will deliver"
+            )
+        return future.result()
+
+    def _stop_on_done(self, future: asyncio.Future[Any]) -> None:
+        self.stop()
+
+    def run_forever(self) -> None:
+        """Run until `stop()` is called or no work is left."""
+        self._check_closed()
+        if self._running:
+            raise RuntimeError("VirtualTimeLoop is already running")
+        self._run()
+
+    def _run(self) -> None:
+        old_loop = events._get_running_loop()
+        old_hooks = sys.get_asyncgen_hooks()
+        events._set_running_loop(self)
+        self._running = True
+        self._stopping = False
+
+        ready = self._ready
+        popleft = ready.popleft
+        timers_pop = heapq.heappop
+        progress = self._progress
+        progress_every = self._progress_every
+        count = self.events_run
+
+        try:
+            while True:
+                # NOTE: ready callbacks run until the queue is empty, including ones they add,
+                # before the clock may move; asyncio proper also polls I/O between batches,
+                # which has no meaning here.
+                while ready:
+                    handle = popleft()
+                    if not handle._cancelled:
+                        handle._run()
+                if self._stopping:
+                    break
+                timers = self._timers
+                if not timers:
+                    break
+                if self._cancelled_timers > _MIN_TIMERS_TO_PURGE and (
+                    self._cancelled_timers > _CANCELLED_FRACTION_TO_PURGE * len(timers)
+                ):
+                    self._purge_cancelled_timers()
+                    timers = self._timers
+                    if not timers:
+                        continue
+
+                when, _, function, argument = timers_pop(timers)
+                self._now = when
+                if function is _run_timer_handle and argument._cancelled:
+                    self._cancelled_timers -= 1
+                    argument._scheduled = False
+                    continue
+                function(argument)
+
+                count += 1
+                if progress is not None and count % progress_every == 0:
+                    self.events_run = count
+                    progress(self)
+        finally:
+            self.events_run = count
+            self._running = False
+            self._stopping = False
+            events._set_running_loop(old_loop)
+            sys.set_asyncgen_hooks(*old_hooks)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        if self._running:
+            raise RuntimeError("cannot close a running VirtualTimeLoop")
+        self._closed = True
+        self._ready.clear()
+        self._timers.clear()
+
+    def _check_closed(self) -> None:
+        if self._closed:
+            raise RuntimeError("VirtualTimeLoop is closed")
+
+    async def shutdown_asyncgens(self) -> None:
+        return None
+
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        return None
+
+    # ----------------------------------------------------------------- errors and debug
+
+    def get_debug(self) -> bool:
+        return self._debug
+
+    def set_debug(self, enabled: bool) -> None:
+        self._debug = bool(enabled)
+
+    def get_exception_handler(self) -> Callable[..., None] | None:
+        return self._exception_handler
+
+    def set_exception_handler(self, handler: Callable[..., None] | None) -> None:
+        self._exception_handler = handler
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        message = context.get("message", "Unhandled exception in a virtual-time callback")
+        exception = context.get("exception")
+        logger.error("t=%.6f s: %s", self._now, message, exc_info=exception)
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        if self._exception_handler is None:
+            self.default_exception_handler(context)
+        else:
+            self._exception_handler(self, context)
+
+    # ----------------------------------------------------------------- what virtual time cannot do
+
+    def _no_real_io(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            "VirtualTimeLoop has no real I/O: sockets, pipes, subprocesses, signals, DNS and "
+            "threads would run on the wall clock; use a modelled component instead"
+        )
+
+    run_in_executor = _no_real_io
+    set_default_executor = _no_real_io
+    getaddrinfo = _no_real_io
+    getnameinfo = _no_real_io
+    create_connection = _no_real_io
+    create_server = _no_real_io
+    create_datagram_endpoint = _no_real_io
+    create_unix_connection = _no_real_io
+    create_unix_server = _no_real_io
+    connect_accepted_socket = _no_real_io
+    sendfile = _no_real_io
+    start_tls = _no_real_io
+    add_reader = _no_real_io
+    remove_reader = _no_real_io
+    add_writer = _no_real_io
+    remove_writer = _no_real_io
+    sock_recv = _no_real_io
+    sock_recv_into = _no_real_io
+    sock_sendall = _no_real_io
+    sock_connect = _no_real_io
+    sock_accept = _no_real_io
+    sock_sendfile = _no_real_io
+    connect_read_pipe = _no_real_io
+    connect_write_pipe = _no_real_io
+    subprocess_shell = _no_real_io
+    subprocess_exec = _no_real_io
+    add_signal_handler = _no_real_io
+    remove_signal_handler = _no_real_io
+
+
+def run(main: Any, *, start: SimTime = 0.0) -> Any:
+    """Run coroutine `main` on a fresh `VirtualTimeLoop` and return its result.
+
+    The virtual-time counterpart of `asyncio.run`: tasks still pending when `main` returns are
+    cancelled and given a chance to clean up, then the loop is closed.
+    """
+    loop = VirtualTimeLoop(start)
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            _cancel_remaining_tasks(loop)
+        finally:
+            loop.close()
+
+
+def _cancel_remaining_tasks(loop: VirtualTimeLoop) -> None:
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    if not pending:
+        return
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))

@@ -1,0 +1,238 @@
+"""The seam: a stand-in for `aiohttp.ClientSession` backed by the modelled server.
+
+`TranslationClient` uses a small part of `aiohttp.ClientSession`:
+
+    async with session.request(method, url, timeout=ClientTimeout(total=...)) as response:
+        response.status, response.headers, await response.json(content_type=None),
+        await response.text(errors=...), await response.read()
+    await session.close()
+
+`SimSession` offers exactly that part. A request is handed to the `ServerModel`, which answers
+it in simulated time; a request timeout raises `asyncio.TimeoutError` as aiohttp's total timeout
+does. So the client cannot tell which one it talks to, and the contract tests hold it to that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from sim.jobs import parse_job_id
+from sim.recorder import NO_ERROR, TIMEOUT
+
+if TYPE_CHECKING:
+    from sim.server import ServerModel
+
+__all__ = ["SimResponse", "SimSession", "SIM_BASE_URL", "CREATE", "STATUS", "OTHER"]
+
+SIM_BASE_URL = "http://sim.invalid"
+"""Base URL the simulated clients use; it never reaches a real network."""
+
+CREATE, STATUS, OTHER = range(3)
+_STATUS_PREFIX = "/status/"
+_NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+_JSON_TYPE = "application/json"
+
+
+class SimResponse:
+    """The part of `aiohttp.ClientResponse` the client reads; the body is JSON data."""
+
+    __slots__ = ("status", "reason", "headers", "_data", "_method", "_url")
+
+    def __init__(self, status: int, data: Any, headers: CIMultiDictProxy[str] = _NO_HEADERS) -> None:
+        self.status = status
+        self.reason = _REASONS.get(status, "")
+        self.headers = headers
+        self._data = data
+        self._method = ""
+        self._url = ""
+
+    @property
+    def content_type(self) -> str:
+        return _JSON_TYPE
+
+    async def read(self) -> bytes:
+        return json.dumps(self._data).encode()
+
+    async def text(self, encoding: str | None = None, errors: str = "strict") -> str:
+        return json.dumps(self._data)
+
+    async def json(self, *, encoding: str | None = None, loads: Any = json.loads,
+                   content_type: str | None = _JSON_TYPE) -> Any:
+        # The body is always JSON here, so the content-type check aiohttp makes always passes.
+        if loads is json.loads:
+            return self._data
+        return loads(json.dumps(self._data))
+
+    def release(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def raise_for_status(self) -> None:
+        if self.status >= 400:
+            info = aiohttp.RequestInfo(URL(self._url), self._method, _NO_HEADERS, URL(self._url))
+            raise aiohttp.ClientResponseError(info, (), status=self.status, message=self.reason, headers=self.headers)
+
+
+class _Done:
+    """An awaitable that finishes at once; returned by `__aexit__` to skip a coroutine frame."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Any:
+        return iter(())
+
+
+_DONE = _Done()
+
+
+class SimCall:
+    """One request in flight: what `SimSession.request` returns, awaited or used with `async with`.
+
+    The request leaves the client when it is first awaited, as with aiohttp.
+    """
+
+    __slots__ = (
+        "session", "method", "path", "endpoint", "job", "timeout", "future", "index",
+        "sent_at", "finished", "response",
+    )
+
+    def __init__(self, session: SimSession, method: str, path: str, endpoint: int, job: int,
+                 timeout: float | None) -> None:
+        self.session = session
+        self.method = method
+        self.path = path
+        self.endpoint = endpoint
+        self.job = job
+        self.timeout = timeout
+        self.future: asyncio.Future[SimResponse] | None = None
+        self.index = -1
+        self.sent_at = 0.0
+        self.finished = False
+        """True once the client got a response or a timeout; later answers are wasted."""
+        self.response: SimResponse | None = None
+
+    def _send(self) -> asyncio.Future[SimResponse]:
+        if self.future is None:
+            self.future = self.session._send(self)
+        return self.future
+
+    def __await__(self) -> Any:
+        return self._send().__await__()
+
+    def __aenter__(self) -> asyncio.Future[SimResponse]:
+        return self._send()
+
+    def __aexit__(self, *exc_info: object) -> _Done:
+        return _DONE
+
+    def deliver(self, response: SimResponse, now: float) -> bool:
+        """Hand `response` to the waiting client; return False if nobody waits any more."""
+        if self.finished:
+            return False
+        self.finished = True
+        future = self.future
+        if future.cancelled():
+            return False
+        response._method = self.method
+        response._url = self.path
+        future.set_result(response)
+        if self.endpoint == CREATE and self.job >= 0:
+            self.session.job = self.job
+        self.session._recorder.request_finished(self.index, now, response.status, NO_ERROR, self.job)
+        return True
+
+    def expire(self, now: float) -> None:
+        """End the wait with `asyncio.TimeoutError`, as aiohttp's total timeout does."""
+        if self.finished:
+            return
+        self.finished = True
+        future = self.future
+        if future.cancelled():
+            return
+        future.set_exception(asyncio.TimeoutError())
+        self.session._recorder.request_finished(self.index, now, 0, TIMEOUT, -1)
+
+
+def _expire(call: SimCall) -> None:
+    call.expire(call.session._loop._now)
+
+
+class SimSession:
+    """Stand-in for `aiohttp.ClientSession` for one virtual client.
+
+    `client` is the client's number, written on every request it records. Only the keyword
+    arguments the job API needs are accepted, so a client that relies on another aiohttp
+    feature fails loudly here instead of being simulated wrongly.
+    """
+
+    def __init__(self, server: ServerModel, client: int, base_url: str = SIM_BASE_URL) -> None:
+        self._server = server
+        self._loop = server.loop
+        self._recorder = server.recorder
+        self._client = client
+        self._base_url = base_url
+        self._closed = False
+        self.requests = 0
+        """Requests this session has sent."""
+        self.job = -1
+        """Number of the last job a create request of this session returned, or -1."""
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def close(self) -> None:
+        self._closed = True
+
+    async def __aenter__(self) -> SimSession:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def request(self, method: str, url: str, *, timeout: aiohttp.ClientTimeout | None = None,
+                headers: Any = None, json: Any = None) -> SimCall:
+        if self._closed:
+            raise RuntimeError("Session is closed")
+        path = url[len(self._base_url):] if url.startswith(self._base_url) else url
+        job = -1
+        if path == "/create_job":
+            endpoint = CREATE
+        elif path.startswith(_STATUS_PREFIX):
+            endpoint = STATUS
+            job = parse_job_id(path[len(_STATUS_PREFIX):])
+        else:
+            endpoint = OTHER
+        total = None if timeout is None else timeout.total
+        return SimCall(self, method.upper(), path, endpoint, job, total)
+
+    def get(self, url: str, **kwargs: Any) -> SimCall:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> SimCall:
+        return self.request("POST", url, **kwargs)
+
+    def _send(self, call: SimCall) -> asyncio.Future[SimResponse]:
+        loop = self._loop
+        now = loop._now
+        future = loop.create_future()
+        call.future = future
+        call.sent_at = now
+        call.index = self._recorder.request_sent(self._client, call.endpoint, call.job, now)
+        self.requests += 1
+        if call.timeout is not None and call.timeout > 0:
+            loop.schedule_at(now + call.timeout, _expire, call)
+        self._server.submit(call)
+        return future
+
+
+_REASONS = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
+            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
