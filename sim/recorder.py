@@ -14,6 +14,7 @@ from client import TranslationResult, TranslationStatus
 
 __all__ = [
     "Recorder",
+    "ADMISSIONS",
     "ENDPOINTS",
     "ERRORS",
     "JOB_OUTCOMES",
@@ -25,6 +26,11 @@ __all__ = [
 
 ENDPOINTS = ("create", "status", "other")
 """Endpoint names by code."""
+
+NOT_RECEIVED, ADMITTED, REJECTED, FAULTED = range(4)
+ADMISSIONS = ("not_received", "admitted", "rejected", "faulted")
+"""What the server did with a request, by code: `rejected` means the queue was full, `faulted`
+that an injected fault answered it, `not_received` that it never reached the server."""
 
 NO_ERROR, TIMEOUT, CONNECTION_ERROR, UNFINISHED = range(4)
 ERRORS = ("none", "timeout", "connection_error", "unfinished")
@@ -51,6 +57,7 @@ class Recorder:
         self.request_status = array("h")
         """HTTP status of the response, or 0 where there was none."""
         self.request_error = bytearray()
+        self.request_admission = bytearray()
 
         # Jobs: one row per job a client ran, whatever its outcome.
         self.job_client = array("l")
@@ -78,6 +85,7 @@ class Recorder:
         self.request_finished_at.append(math.nan)
         self.request_status.append(0)
         self.request_error.append(UNFINISHED)
+        self.request_admission.append(NOT_RECEIVED)
         return index
 
     def request_finished(self, index: int, now: float, status: int, error: int, job: int) -> None:

@@ -23,7 +23,7 @@ from sim.config import ServerConfig
 from sim.distributions import Sampler
 from sim.faults import FaultPlan
 from sim.jobs import JobTable
-from sim.recorder import Recorder
+from sim.recorder import ADMITTED, FAULTED, REJECTED, Recorder
 from sim.session import CREATE, STATUS, SimCall, SimResponse
 
 if TYPE_CHECKING:
@@ -98,18 +98,23 @@ class ServerModel:
             status = self._faults.status_for(_ENDPOINT_NAMES.get(call.endpoint, "other"))
             if status is not None:
                 self.faulted += 1
+                self.recorder.request_admission[call.index] = FAULTED
                 self._respond(call, SimResponse(status, {"error": f"injected fault: HTTP {status}"}))
                 return
 
+        admission = self.recorder.request_admission
         if self.busy < self._workers:
+            admission[call.index] = ADMITTED
             self.busy += 1
             self.recorder.server_state(now, len(self._queue), self.busy)
             self.loop.schedule_at(now + self._service_time(), self._complete, call)
         elif len(self._queue) < self._queue_limit:
+            admission[call.index] = ADMITTED
             self._queue.append(call)
             self.recorder.server_state(now, len(self._queue), self.busy)
         else:
             self.rejected += 1
+            admission[call.index] = REJECTED
             self._respond(call, SimResponse(503, {"error": "server overloaded: request queue is full"}))
 
     def _complete(self, call: SimCall) -> None:

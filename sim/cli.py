@@ -1,0 +1,191 @@
+"""Command line: `python -m sim run|serve|validate CONFIG`.
+
+Exit status: 0 on success, 2 for an invalid config or invalid arguments (nothing is written),
+1 when a run fails for another reason (nothing is written either).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sim.config import Config, ConfigError, config_to_dict, load_config
+
+__all__ = ["main"]
+
+logger = logging.getLogger("sim.cli")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sim",
+        description="Simulate thousands of polling clients against a modelled job server.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a simulation and write a results folder")
+    run.add_argument("config", type=Path, help="YAML config file")
+    run.add_argument("--out", type=Path, default=None,
+                     help="results folder to create (default: results/<UTC timestamp>-<config name>)")
+    run.add_argument("--results-root", type=Path, default=Path("results"),
+                     help="parent of the default results folder (default: ./results)")
+    run.add_argument("--seed", type=int, default=None, help="root seed, overriding run.seed")
+    run.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
+    run.add_argument("--client-log-level", default="ERROR",
+                     choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                     help="level of the client's own log lines during the run (default: ERROR, "
+                          "because every virtual client logs each retry)")
+
+    serve = commands.add_parser("serve", help="run the real job server on 127.0.0.1")
+    serve.add_argument("config", type=Path, help="YAML config file; its server section is used")
+    serve.add_argument("--host", default=None, help="address to bind (default: server.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port to listen on (default: server.port)")
+    serve.add_argument("--seed", type=int, default=None, help="seed of job durations and outcomes")
+
+    validate = commands.add_parser("validate", help="check a config and print it with defaults filled in")
+    validate.add_argument("config", type=Path, help="YAML config file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+    try:
+        config = load_config(args.config)
+        if getattr(args, "seed", None) is not None:
+            if args.seed < 0:
+                raise ConfigError(str(args.config), [f"--seed: must be an integer >= 0; got {args.seed}"])
+            config = config.with_seed(args.seed)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    if args.command == "validate":
+        sys.stdout.write(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+        return EXIT_OK
+    if args.command == "serve":
+        return _serve(config, args)
+    return _run(config, args)
+
+
+def _serve(config: Config, args: argparse.Namespace) -> int:
+    from sim.app import serve
+
+    port = config.server.port if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        print(f"error: --port must be in 0..65535; got {port}", file=sys.stderr)
+        return EXIT_USAGE
+    serve(config.server, seed=config.run.seed if args.seed is None else args.seed,
+          host=args.host, port=port)
+    return EXIT_OK
+
+
+def _run(config: Config, args: argparse.Namespace) -> int:
+    from sim.engine import simulate
+    from sim.results import collect, default_folder, write_folder
+
+    folder = args.out if args.out is not None else default_folder(config, args.results_root)
+    if args.out is not None and args.out.exists():
+        print(f"error: --out {args.out} already exists; choose a new folder so that no earlier "
+              "results are overwritten", file=sys.stderr)
+        return EXIT_USAGE
+
+    client_level = getattr(logging, args.client_log_level)
+    try:
+        if args.quiet:
+            data = simulate(config, client_log_level=client_level)
+        else:
+            data = _simulate_with_progress(config, client_level)
+        result = collect(data)
+        folder = write_folder(result, folder)
+    except KeyboardInterrupt:
+        print("interrupted; no results folder was written", file=sys.stderr)
+        return 130
+    except Exception:
+        logger.exception("run of %s failed; no results folder was written", args.config)
+        return EXIT_FAILED
+
+    if not args.quiet:
+        _print_summary(result.summary, result.timing, folder)
+    else:
+        print(folder)
+    return EXIT_OK
+
+
+def _simulate_with_progress(config: Config, client_level: int) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sim.engine import simulate
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("clients done"),
+        TextColumn("t = {task.fields[now]:,.1f} s simulated"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task(config.name, total=config.workload.clients, now=0.0)
+
+        def report(now: float, done: int, total: int) -> None:
+            progress.update(task, completed=done, now=now)
+
+        return simulate(config, progress=report, client_log_level=client_level)
+
+
+def _print_summary(summary: dict[str, Any], timing: dict[str, Any], folder: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.2f} s"
+
+    table = Table(title=f"{summary['name']} (seed {summary['seed']})", show_header=True)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+
+    jobs = summary["jobs"]
+    outcomes = ", ".join(f"{name} {count:,}" for name, count in jobs["outcomes"].items() if count)
+    table.add_row("jobs", f"{jobs['total']:,} ({outcomes})")
+    for key, label in (("completion_latency_s", "completion latency"), ("detection_delay_s", "detection delay")):
+        figures = summary[key]
+        table.add_row(
+            label,
+            f"p50 {seconds(figures['p50'])}  p90 {seconds(figures['p90'])}  "
+            f"p99 {seconds(figures['p99'])}  max {seconds(figures['max'])}",
+        )
+    per_job = summary["requests_per_job"]
+    if per_job["count"]:
+        table.add_row("requests per job", f"mean {per_job['mean']:.2f}  p99 {per_job['p99']:.0f}  max {per_job['max']:.0f}")
+    requests = summary["requests"]
+    table.add_row("requests", f"{requests['total']:,} ({requests['retries']:,} retries)")
+    server = summary["server"]
+    table.add_row("rejected (queue full)", f"{server['rejected_queue_full']:,}")
+    peak = summary["peak_request_rate"]
+    ratio = peak["ratio_to_capacity"]
+    table.add_row(
+        "peak request rate",
+        f"{peak['requests_per_second']:,.0f} req/s at t={peak['at_s']:,.0f} s"
+        + (f" ({ratio:.2f}x capacity {peak['capacity_rps']:,.0f} req/s)" if ratio is not None else ""),
+    )
+    table.add_row("simulated time", seconds(summary["simulated_seconds"]))
+    table.add_row("wall time", seconds(timing["wall_seconds"]))
+    rate = timing["simulated_requests_per_wall_second"]
+    table.add_row("simulated requests per wall second", "-" if rate is None else f"{rate:,.0f}")
+    table.add_row("results", str(folder))
+    Console().print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The run's summary: headline figures computed from the tables.
+
+Every figure is computed from the recorded data exactly (percentiles by linear interpolation
+between order statistics, numpy's default), not from histograms. Times are simulated seconds;
+wall-clock figures are kept apart in `timing(...)` because they differ between runs of the same
+config and seed.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim import __version__
+from sim.engine import SimulationData
+from sim.recorder import ENDPOINTS, JOB_OUTCOMES
+from sim.tables import REQUEST_OUTCOMES
+
+__all__ = ["summarize", "timing", "PERCENTILES"]
+
+PERCENTILES = (50, 90, 99)
+
+
+def distribution(values: np.ndarray | pd.Series) -> dict[str, Any]:
+    """Count, mean, p50, p90, p99 and max of the finite `values`; None where there are none."""
+    array = np.asarray(values, dtype=np.float64)
+    array = array[np.isfinite(array)]
+    out: dict[str, Any] = {"count": int(array.size)}
+    if array.size == 0:
+        out.update({"mean": None, **{f"p{p}": None for p in PERCENTILES}, "max": None})
+        return out
+    out["mean"] = _number(array.mean())
+    for p, value in zip(PERCENTILES, np.percentile(array, PERCENTILES)):
+        out[f"p{p}"] = _number(value)
+    out["max"] = _number(array.max())
+    return out
+
+
+def summarize(data: SimulationData, requests: pd.DataFrame, jobs: pd.DataFrame,
+              timeseries: pd.DataFrame) -> dict[str, Any]:
+    """Build the contents of `summary.json`: the same for the same config and seed."""
+    config = data.config
+    server = data.server
+    capacity = config.server.capacity
+
+    outcome_counts = jobs["outcome"].value_counts().reindex(list(JOB_OUTCOMES), fill_value=0)
+    completed = jobs["outcome"] == "completed"
+    rate = timeseries["request_rate"].to_numpy()
+    peak_bin = int(np.argmax(rate)) if rate.size else 0
+    peak_rate = float(rate[peak_bin]) if rate.size else 0.0
+
+    request_outcomes = requests["outcome"].value_counts().reindex(list(REQUEST_OUTCOMES), fill_value=0)
+    endpoints = requests["endpoint"].value_counts().reindex(list(ENDPOINTS), fill_value=0)
+    known_jobs = set(jobs.loc[jobs["job"] >= 0, "job"].tolist())
+
+    return {
+        "name": config.name,
+        "seed": config.run.seed,
+        "simulated_seconds": _number(data.end_time),
+        "clients": {
+            "configured": config.workload.clients,
+            "started": data.clients_started,
+        },
+        "jobs": {
+            "total": int(len(jobs)),
+            "outcomes": {name: int(count) for name, count in outcome_counts.items()},
+        },
+        "completion_latency_s": distribution(jobs.loc[completed, "latency"]),
+        "detection_delay_s": distribution(jobs["detection_delay"]),
+        "requests_per_job": distribution(jobs["requests"]),
+        "requests": {
+            "total": int(len(requests)),
+            "by_endpoint": {name: int(count) for name, count in endpoints.items() if name != "other" or count},
+            "by_outcome": {name: int(count) for name, count in request_outcomes.items()},
+            "retries": int(jobs["retries"].clip(lower=0).sum()),
+        },
+        "server": {
+            "workers": config.server.workers,
+            "capacity_rps": _number(capacity),
+            "received": server.received,
+            "served": server.served,
+            "rejected_queue_full": server.rejected,
+            "faulted": server.faulted,
+            "wasted_responses": server.wasted,
+            "jobs_created": len(server.jobs),
+            "orphan_jobs": len(server.jobs) - len(known_jobs),
+            "queue_length_max": _number(timeseries["queue_length_max"].max()),
+        },
+        "peak_request_rate": {
+            "requests_per_second": _number(peak_rate),
+            "at_s": _number(float(timeseries["time"].iloc[peak_bin]) if len(timeseries) else 0.0),
+            "bin_width_s": config.run.bin_width,
+            "capacity_rps": _number(capacity),
+            "ratio_to_capacity": _number(peak_rate / capacity) if capacity > 0 else None,
+        },
+    }
+
+
+def timing(data: SimulationData, requests_total: int) -> dict[str, Any]:
+    """Build the contents of `timing.json`: wall-clock figures, which vary between runs."""
+    wall = data.wall_seconds
+    return {
+        "wall_seconds": round(wall, 4),
+        "simulated_seconds": _number(data.end_time),
+        "simulated_requests_per_wall_second": round(requests_total / wall, 1) if wall > 0 else None,
+        "events": data.events,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "herdsim": __version__,
+    }
+
+
+def _number(value: float) -> float | None:
+    value = float(value)
+    if not math.isfinite(value):
+        return None
+    return round(value, 6)
