@@ -68,6 +68,13 @@ class Backoff:
                 kinds = ", ".join(kind.value for kind in Jitter)
                 raise FieldError("Backoff", "jitter", f"one of {kinds}", self.jitter) from None
 
+        for name in ("initial", "multiplier", "maximum", "jitter_fraction"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise FieldError("Backoff", name, "a number", value)
+            # Floats, so that multiplier**n overflows quickly instead of growing a huge integer.
+            object.__setattr__(self, name, float(value))
+
         check_fields(self)
         if self.maximum < self.initial:
             raise FieldError("Backoff", "maximum", f"at least initial ({self.initial})", self.maximum)
@@ -118,7 +125,8 @@ class Backoff:
             base = top
         if base > top:
             base = top
-        return base * (1.0 - fraction + 2.0 * fraction * rng.random())
+        value = base * (1.0 - fraction + 2.0 * fraction * rng.random())
+        return value if value < self.maximum else self.maximum  # rounding can pass C by 1 ulp
 
     def delays(self, count: int, rng: random.Random) -> list[float]:
         """List the first `count` delays this schedule draws from `rng`, in seconds.

@@ -45,9 +45,9 @@ class JobServer:
         self.received = 0
         """Requests that reached a handler, whatever happened to them."""
         self.rejected = 0
-        """Requests answered 503 because the queue was full."""
+        """Requests rejected with HTTP 503 because the queue was full."""
         self.faulted = 0
-        """Requests answered by an injected fault."""
+        """Requests that got an injected fault response instead of service."""
 
     async def create_job(self, request: web.Request) -> web.Response:
         rejection = await self._admit("create")

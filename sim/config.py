@@ -362,7 +362,10 @@ def _convert(hint: Any, value: Any, path: str, metadata: Any, problems: list[str
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             problems.append(f"{path}: expected a number; got {_show(value)}")
             return _MISSING
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
         if not math.isfinite(value):
             problems.append(f"{path}: expected a finite number; got {_show(value)}")
             return _MISSING

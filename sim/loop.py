@@ -191,10 +191,12 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
         future = asyncio.ensure_future(future, loop=self)
         future.add_done_callback(self._stop_on_done)
         try:
-            self._run()
+            stopped = self._run()
         finally:
             future.remove_done_callback(self._stop_on_done)
         if not future.done():
+            if stopped:
+                raise RuntimeError("Event loop stopped before Future completed.")
             raise SimulationDeadlock(
                 f"simulation ran out of events at t={self._now:.6f} s but {future!r} is not done: "
                 "every task is waiting for something that no timer will deliver"
@@ -211,7 +213,8 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
             raise RuntimeError("VirtualTimeLoop is already running")
         self._run()
 
-    def _run(self) -> None:
+    def _run(self) -> bool:
+        """Run callbacks and timers; return True if `stop()` ended the run, False if work ran out."""
         old_loop = events._get_running_loop()
         old_hooks = sys.get_asyncgen_hooks()
         events._set_running_loop(self)
@@ -235,10 +238,10 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
                     if not handle._cancelled:
                         handle._run()
                 if self._stopping:
-                    break
+                    return True
                 timers = self._timers
                 if not timers:
-                    break
+                    return False
                 if self._cancelled_timers > _MIN_TIMERS_TO_PURGE and (
                     self._cancelled_timers > _CANCELLED_FRACTION_TO_PURGE * len(timers)
                 ):
@@ -248,11 +251,12 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
                         continue
 
                 when, _, function, argument = timers_pop(timers)
-                self._now = when
                 if function is _run_timer_handle and argument._cancelled:
+                    # Skipped before the clock moves: a cancelled timer is not an event.
                     self._cancelled_timers -= 1
                     argument._scheduled = False
                     continue
+                self._now = when
                 function(argument)
 
                 count += 1

@@ -29,12 +29,12 @@ ENDPOINTS = ("create", "status", "other")
 
 NOT_RECEIVED, ADMITTED, REJECTED, FAULTED = range(4)
 ADMISSIONS = ("not_received", "admitted", "rejected", "faulted")
-"""What the server did with a request, by code: `rejected` means the queue was full, `faulted`
-that an injected fault answered it, `not_received` that it never reached the server."""
+"""What the server did with a request, by code. `rejected` means the queue was full, `faulted`
+that an injected fault response replaced service, and `not_received` that it never arrived."""
 
 NO_ERROR, TIMEOUT, CONNECTION_ERROR, UNFINISHED = range(4)
 ERRORS = ("none", "timeout", "connection_error", "unfinished")
-"""Request error kinds by code: `unfinished` means no answer before the run ended."""
+"""Request error kinds by code: `unfinished` means no response before the run ended."""
 
 JOB_OUTCOMES = tuple(status.value for status in TranslationStatus) + ("unfinished",)
 """Job outcomes by code: the client's `TranslationStatus` values, then `unfinished` for jobs

@@ -67,9 +67,9 @@ class ServerModel:
         self.received = 0
         """Requests that reached the server, whatever happened to them."""
         self.rejected = 0
-        """Requests answered 503 because the queue was full."""
+        """Requests rejected with HTTP 503 because the queue was full."""
         self.faulted = 0
-        """Requests answered by an injected fault."""
+        """Requests that got an injected fault response instead of service."""
         self.served = 0
         """Requests that finished service by a worker."""
         self.wasted = 0

@@ -43,7 +43,7 @@ def request_outcome_codes(status: np.ndarray, error: np.ndarray) -> np.ndarray:
 
 
 def requests_frame(recorder: Recorder) -> pd.DataFrame:
-    """One row per request: who sent it, when, and how it ended."""
+    """Build the requests table: one row per request, who sent it, when, and how it ended."""
     status = np.frombuffer(recorder.request_status, dtype=np.int16).copy()
     error = np.frombuffer(recorder.request_error, dtype=np.uint8).copy()
     sent_at = np.frombuffer(recorder.request_sent_at, dtype=np.float64).copy()
@@ -62,7 +62,7 @@ def requests_frame(recorder: Recorder) -> pd.DataFrame:
 
 
 def jobs_frame(data: SimulationData) -> pd.DataFrame:
-    """One row per client job, joined with the server's record of the job where there is one.
+    """Build the jobs table: one row per client job, joined with the server's record of the job.
 
     `latency` is the completion latency (outcome known minus start). `detection_delay` is how
     long after the job ended on the server the client learned it; NaN where the client did not.

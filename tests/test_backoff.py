@@ -261,7 +261,7 @@ class _FixedRandom(random.Random):
         return self.value
 
 
-def test_proportional_largest_draw_within_maximum() -> None:
+def test_proportional_top_draw_capped() -> None:
     # random() can return 1 - 2**-53. At the cap, p(n) = C / (1 + f) and the factor rounds to
     # 1 + f, so for C = 7 and f = 0.2 the product rounds to one ulp above C.
     largest_uniform = math.nextafter(1.0, 0.0)
