@@ -53,7 +53,10 @@ class Outcome(Generic[T]):
     """The scenario's return value."""
 
     received: int
-    """Requests that reached the server, by the server's own counter."""
+    """Requests that reached the server, by the server's own counter.
+
+    The real server counts only requests that match one of its two routes.
+    """
 
     wall_seconds: float
     """Wall-clock time of the whole run, server start and shutdown included."""

@@ -112,7 +112,10 @@ def test_to_dict_uses_plain_values() -> None:
 
     assert data["client"]["poll"]["jitter"] == "proportional"
     assert data["server"]["service_time"] == {"kind": "exponential", "mean": 0.02}
-    assert data["server"]["faults"][0] == {"endpoint": "create", "status": 429, "first": 10, "probability": None}
+    fault = data["server"]["faults"][0]
+    assert {key: fault[key] for key in ("endpoint", "status", "first", "probability", "action")} == {
+        "endpoint": "create", "status": 429, "first": 10, "probability": None, "action": "respond",
+    }
     assert data["workload"]["arrival"] == {"kind": "poisson", "rate": 12.5}
 
 
