@@ -5,17 +5,25 @@ exponential backoff and jitter until the job ends or the total timeout is reache
 """
 
 from client.backoff import Backoff, Jitter
+from client.hooks import Attempt, Hooks, RetryEvent
 from client.policy import ClientPolicy
 from client.result import TranslationResult, TranslationStatus
-from client.translation import RETRYABLE_STATUSES, TranslationClient, TranslationError
+from client.retry_after import RetryAfterError, parse_retry_after
+from client.translation import RETRY_AFTER_STATUSES, RETRYABLE_STATUSES, TranslationClient, TranslationError
 
 __all__ = [
+    "Attempt",
     "Backoff",
     "ClientPolicy",
+    "Hooks",
     "Jitter",
+    "RETRY_AFTER_STATUSES",
     "RETRYABLE_STATUSES",
+    "RetryAfterError",
+    "RetryEvent",
     "TranslationClient",
     "TranslationError",
     "TranslationResult",
     "TranslationStatus",
+    "parse_retry_after",
 ]

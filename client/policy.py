@@ -35,6 +35,9 @@ class ClientPolicy:
     request_timeout: float = field(default=10.0, metadata={"gt": 0, "unit": "s"})
     """Limit for one HTTP request including reading the body, in seconds."""
 
+    max_retry_after: float = field(default=60.0, metadata={"ge": 0, "unit": "s"})
+    """Longest wait a server's Retry-After header can impose, in seconds; longer hints are cut."""
+
     def __post_init__(self) -> None:
         # Checked here so that a policy that exists is usable: the client never has to guard
         # against a zero deadline or an attempt limit that allows no request at all.

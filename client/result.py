@@ -56,6 +56,13 @@ class TranslationResult:
     finished_at: float
     """Loop time when the outcome was known, in seconds."""
 
+    polls: int = 0
+    """Status responses that said the job was still pending."""
+
+    connection_wait: float = 0.0
+    """Seconds spent waiting for a pooled connection, apart from server latency. Measured only
+    on a session the client created itself; 0 for a session passed in."""
+
     @property
     def elapsed(self) -> float:
         """Time taken from start to outcome, in seconds."""

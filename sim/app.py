@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 
 from aiohttp import web
 
-from sim.config import ServerConfig
+from sim.config import FaultRule, ServerConfig
 from sim.distributions import Sampler
-from sim.faults import FaultPlan
+from sim.faults import FaultPlan, fault_response
 from sim.jobs import JobTable, parse_job_id
 from sim.streams import Streams
 
@@ -37,7 +39,10 @@ class JobServer:
         streams = Streams(seed)
         self.config = config
         self.jobs = JobTable(config.job_duration, config.job_error_probability,
-                             streams.generator("duration"), streams.generator("outcome"))
+                             streams.generator("duration"), streams.generator("outcome"),
+                             stuck_probability=config.stuck_job_probability,
+                             stuck_rng=streams.generator("stuck"),
+                             idempotency_keys=config.idempotency_keys)
         self._service_time = Sampler(config.service_time, streams.generator("service"))
         self._faults = FaultPlan(config.faults, streams.generator("faults"))
         self._workers = asyncio.Semaphore(config.workers)
@@ -47,36 +52,42 @@ class JobServer:
         self.rejected = 0
         """Requests rejected with HTTP 503 because the queue was full."""
         self.faulted = 0
-        """Requests that got an injected fault response instead of service."""
+        """Requests that matched an injected fault rule."""
 
-    async def create_job(self, request: web.Request) -> web.Response:
-        rejection = await self._admit("create")
-        if rejection is not None:
-            return rejection
-        number = self.jobs.create(asyncio.get_running_loop().time())
-        logger.debug("created job %d", number)
-        return web.json_response({"job_id": str(number)})
+    async def create_job(self, request: web.Request) -> web.StreamResponse:
+        key = request.headers.get("Idempotency-Key")
 
-    async def status(self, request: web.Request) -> web.Response:
+        def create() -> web.Response:
+            number = self.jobs.create(asyncio.get_running_loop().time(), key)
+            logger.debug("created job %d", number)
+            return web.json_response({"job_id": str(number)})
+
+        return await self._handle(request, "create", create)
+
+    async def status(self, request: web.Request) -> web.StreamResponse:
         job_id = request.match_info["job_id"]
-        rejection = await self._admit("status")
-        if rejection is not None:
-            return rejection
-        state = self.jobs.state(parse_job_id(job_id), asyncio.get_running_loop().time())
-        if state is None:
-            return web.json_response({"error": f"job {job_id} not found"}, status=404)
-        return web.json_response({"result": state})
 
-    async def _admit(self, endpoint: str) -> web.Response | None:
-        """Apply faults and capacity, then hold a worker for one service time.
+        def status() -> web.Response:
+            state = self.jobs.state(parse_job_id(job_id), asyncio.get_running_loop().time())
+            if state is None:
+                return web.json_response({"error": f"job {job_id} not found"}, status=404)
+            return web.json_response({"result": state})
 
-        Returns the response to send instead of serving the request, or None once served.
-        """
+        return await self._handle(request, "status", status)
+
+    async def _handle(self, request: web.Request, endpoint: str,
+                      serve: Callable[[], web.Response]) -> web.StreamResponse:
+        """Apply the fault rules and the capacity limits around `serve`, in the model's order."""
         self.received += 1
-        status = self._faults.status_for(endpoint)
-        if status is not None:
+        rule = self._faults.pick(endpoint)
+        if rule is not None:
             self.faulted += 1
-            return web.json_response({"error": f"injected fault: HTTP {status}"}, status=status)
+            if rule.action == "respond":
+                return _fault(rule, endpoint)
+            if rule.action == "disconnect":
+                return _drop(request)
+            if rule.action == "delay":
+                await asyncio.sleep(rule.delay)
 
         if self._workers.locked() and self._waiting >= self.config.queue_limit:
             self.rejected += 1
@@ -91,9 +102,31 @@ class JobServer:
             service = self._service_time()
             if service > 0:
                 await asyncio.sleep(service)
+            response = serve()
         finally:
             self._workers.release()
-        return None
+
+        if rule is not None and rule.action == "lost_response":
+            return _drop(request)
+        if rule is not None and rule.action == "bad_body":
+            return _fault(rule, endpoint)
+        return response
+
+
+def _fault(rule: FaultRule, endpoint: str) -> web.Response:
+    fault = fault_response(rule, endpoint, time.time())
+    response = web.Response(status=fault.status, body=fault.body, headers=fault.headers)
+    response.content_type = fault.content_type
+    return response
+
+
+def _drop(request: web.Request) -> web.StreamResponse:
+    """Close the connection without a response; the client sees the server disconnect."""
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    # aiohttp still runs its response path; writing to the closed transport sends nothing.
+    return web.Response(status=499)
 
 
 def create_app(config: ServerConfig, *, seed: int = 0) -> web.Application:

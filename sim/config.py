@@ -52,19 +52,43 @@ __all__ = [
 # ----------------------------------------------------------------------------- schema
 
 
+_RESPOND_BODIES = ("json", "html", "empty")
+_BAD_BODIES = ("html", "empty", "invalid_json", "missing_field", "unknown_state")
+
+
 @dataclass(frozen=True, slots=True)
 class FaultRule:
-    """Answer some requests with an error status instead of serving them.
+    """Make the server misbehave on some requests, on purpose.
 
     Give either `first` (the first N matching requests the server receives) or `probability`
-    (each matching request independently). A faulted request is answered at once, without
-    taking a worker, as a proxy or a failing dependency would.
+    (each matching request independently). `action` says what happens to a matching request:
+
+    - `respond`: answer at once with `status`, without taking a worker, as a failing proxy
+      would; `retry_after` adds a Retry-After header and `body` picks the body;
+    - `disconnect`: close the connection without a response and without serving the request;
+    - `lost_response`: serve the request normally (a create makes a job), then close the
+      connection instead of sending the response;
+    - `delay`: hold the request for `delay` seconds, then serve it normally;
+    - `bad_body`: serve normally but answer 200 with a broken `body`.
     """
 
     endpoint: Literal["create", "status", "any"] = "any"
-    status: int = field(default=503, metadata={"ge": 400, "le": 599})
     first: int | None = field(default=None, metadata={"ge": 1})
     probability: float | None = field(default=None, metadata={"ge": 0, "le": 1})
+    action: Literal["respond", "disconnect", "lost_response", "delay", "bad_body"] = "respond"
+    status: int = field(default=503, metadata={"ge": 400, "le": 599})
+    """HTTP status of a `respond` fault."""
+    retry_after: float | None = field(default=None, metadata={"ge": 0, "unit": "s"})
+    """Retry-After of a `respond` fault, in seconds; None sends no header."""
+    retry_after_format: Literal["seconds", "http_date"] = "seconds"
+    """Whether Retry-After is sent as delay-seconds or as an HTTP-date (rounded up to 1 s)."""
+    retry_after_raw: str | None = None
+    """Retry-After value sent verbatim instead of `retry_after`, to test malformed headers."""
+    body: Literal["json", "html", "empty", "invalid_json", "missing_field", "unknown_state"] = "json"
+    """Body of a `respond` fault (json, html, empty) or a `bad_body` fault (html, empty,
+    invalid_json, missing_field, unknown_state)."""
+    delay: float = field(default=0.0, metadata={"ge": 0, "unit": "s"})
+    """Seconds a `delay` fault holds the request before serving it."""
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -73,6 +97,14 @@ class FaultRule:
                 "give exactly one of first (a count of requests) or probability; "
                 f"got first={self.first!r}, probability={self.probability!r}"
             )
+        if self.action == "respond" and self.body not in _RESPOND_BODIES:
+            raise FieldError("FaultRule", "body", f"one of {', '.join(_RESPOND_BODIES)} for action respond", self.body)
+        if self.action == "bad_body" and self.body not in _BAD_BODIES:
+            raise FieldError("FaultRule", "body", f"one of {', '.join(_BAD_BODIES)} for action bad_body", self.body)
+        if self.action == "delay" and self.delay <= 0:
+            raise FieldError("FaultRule", "delay", "> 0 for action delay", self.delay)
+        if self.action != "respond" and (self.retry_after is not None or self.retry_after_raw is not None):
+            raise FieldError("FaultRule", "retry_after", "set only for action respond", self.retry_after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +129,14 @@ class ServerConfig:
     job_error_probability: float = field(default=0.0, metadata={"ge": 0, "le": 1})
     """Probability that a job ends in `error` instead of `completed`."""
 
+    stuck_job_probability: float = field(default=0.0, metadata={"ge": 0, "le": 1})
+    """Probability that a job stays pending forever."""
+
+    idempotency_keys: bool = True
+    """Whether a create with a known Idempotency-Key returns the job that key created."""
+
     faults: tuple[FaultRule, ...] = ()
-    """Injected error answers, checked in order; the first rule that fires wins."""
+    """Injected misbehaviour, checked in order; the first rule that fires wins."""
 
     host: str = "127.0.0.1"
     """Address `python -m sim serve` binds to."""

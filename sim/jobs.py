@@ -7,6 +7,7 @@ then `completed` or `error`.
 
 from __future__ import annotations
 
+import math
 from array import array
 
 import numpy as np
@@ -34,26 +35,51 @@ class JobTable:
         error_probability: float,
         duration_rng: np.random.Generator,
         outcome_rng: np.random.Generator,
+        *,
+        stuck_probability: float = 0.0,
+        stuck_rng: np.random.Generator | None = None,
+        idempotency_keys: bool = True,
     ) -> None:
         self._duration = Sampler(duration, duration_rng)
         self._outcome_rng = outcome_rng
         self._outcome_draws: list[float] = []
         self._outcome_next = 0
         self._error_probability = error_probability
+        self._stuck_probability = stuck_probability
+        self._stuck_rng = stuck_rng
+        self._keys: dict[str, int] | None = {} if idempotency_keys else None
         self.created_at = array("d")
         self.finishes_at = array("d")
+        """When each job ends; infinite for a job that stays pending forever."""
         self.failed = bytearray()
         """1 where the job ends in error, else 0."""
+        self.replayed = 0
+        """Creates answered with an existing job because their Idempotency-Key was known."""
 
     def __len__(self) -> int:
         return len(self.created_at)
 
-    def create(self, now: float) -> int:
-        """Start a job at time `now` and return its number."""
+    def create(self, now: float, key: str | None = None) -> int:
+        """Start a job at time `now` and return its number.
+
+        A create that carries an idempotency `key` already seen returns that key's job instead
+        of starting a second one (unless the table ignores keys).
+        """
+        if key is not None and self._keys is not None:
+            known = self._keys.get(key)
+            if known is not None:
+                self.replayed += 1
+                return known
+
         number = len(self.created_at)
         self.created_at.append(now)
-        self.finishes_at.append(now + self._duration())
+        duration = self._duration()
+        if self._stuck_probability > 0 and self._stuck_rng.random() < self._stuck_probability:
+            duration = math.inf
+        self.finishes_at.append(now + duration)
         self.failed.append(1 if self._draw_outcome() < self._error_probability else 0)
+        if key is not None and self._keys is not None:
+            self._keys[key] = number
         return number
 
     def state(self, number: int, now: float) -> str | None:

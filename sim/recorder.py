@@ -70,6 +70,9 @@ class Recorder:
         self.job_requests = array("l")
         self.job_retries = array("l")
 
+        self.resends = 0
+        """Requests the session resent by itself after a disconnect, as aiohttp does."""
+
         # Server state: one row per change of queue length or busy workers.
         self.state_time = array("d")
         self.state_queue = array("l")

@@ -11,7 +11,8 @@ One request goes through these steps, all in simulated time:
 
 The state of a job is read when its status request finishes service, so a poll that waited in a
 long queue sees a fresher state than when it was sent. A request whose client has already timed
-out is still served (real servers do not notice), and its answer is counted as wasted.
+out is still served (real servers do not notice), and its response is counted as wasted.
+Injected faults (`sim.faults`) act on arrival or at the end of service, as their rule says.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from __future__ import annotations
 import collections
 from typing import TYPE_CHECKING
 
-from sim.config import ServerConfig
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from sim.config import FaultRule, ServerConfig
 from sim.distributions import Sampler
-from sim.faults import FaultPlan
+from sim.faults import FaultPlan, fault_response
 from sim.jobs import JobTable
-from sim.recorder import ADMITTED, FAULTED, REJECTED, Recorder
-from sim.session import CREATE, STATUS, SimCall, SimResponse
+from sim.recorder import ADMITTED, FAULTED, NOT_RECEIVED, REJECTED, Recorder
+from sim.session import _NO_HEADERS, CREATE, STATUS, SimCall, SimResponse
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,6 +38,9 @@ if TYPE_CHECKING:
 __all__ = ["ServerModel"]
 
 _ENDPOINT_NAMES = {CREATE: "create", STATUS: "status"}
+
+SIM_EPOCH = 1_767_225_600.0
+"""POSIX time (2026-01-01T00:00:00Z) that simulated time 0 stands for in Date headers."""
 
 
 class ServerModel:
@@ -54,7 +61,9 @@ class ServerModel:
         self.config = config
         self.recorder = recorder
         self.jobs = JobTable(config.job_duration, config.job_error_probability,
-                             streams["duration"], streams["outcome"])
+                             streams["duration"], streams["outcome"],
+                             stuck_probability=config.stuck_job_probability, stuck_rng=streams["stuck"],
+                             idempotency_keys=config.idempotency_keys)
         self._service_time = Sampler(config.service_time, streams["service"])
         self._latency = Sampler(config.latency, streams["latency"])
         self._faults = FaultPlan(config.faults, streams["faults"])
@@ -92,24 +101,36 @@ class ServerModel:
 
     def _arrive(self, call: SimCall) -> None:
         self.received += 1
-        now = self.loop._now
-
         if self._faults:
-            status = self._faults.status_for(_ENDPOINT_NAMES.get(call.endpoint, "other"))
-            if status is not None:
+            rule = self._faults.pick(_ENDPOINT_NAMES.get(call.endpoint, "other"))
+            if rule is not None:
                 self.faulted += 1
                 self.recorder.request_admission[call.index] = FAULTED
-                self._respond(call, SimResponse(status, {"error": f"injected fault: HTTP {status}"}))
-                return
+                action = rule.action
+                if action == "respond":
+                    self._respond(call, self._fault_response(rule, call))
+                    return
+                if action == "disconnect":
+                    self._disconnect(call)
+                    return
+                if action == "delay":
+                    self.loop.schedule_at(self.loop._now + rule.delay, self._admit, call)
+                    return
+                call.fault = rule  # lost_response and bad_body act when service ends
+        self._admit(call)
 
+    def _admit(self, call: SimCall) -> None:
+        now = self.loop._now
         admission = self.recorder.request_admission
         if self.busy < self._workers:
-            admission[call.index] = ADMITTED
+            if admission[call.index] == NOT_RECEIVED:
+                admission[call.index] = ADMITTED
             self.busy += 1
             self.recorder.server_state(now, len(self._queue), self.busy)
             self.loop.schedule_at(now + self._service_time(), self._complete, call)
         elif len(self._queue) < self._queue_limit:
-            admission[call.index] = ADMITTED
+            if admission[call.index] == NOT_RECEIVED:
+                admission[call.index] = ADMITTED
             self._queue.append(call)
             self.recorder.server_state(now, len(self._queue), self.busy)
         else:
@@ -129,7 +150,13 @@ class ServerModel:
             self.busy -= 1
         self.recorder.server_state(now, len(queue), self.busy)
 
-        self._respond(call, response)
+        rule = call.fault
+        if rule is None:
+            self._respond(call, response)
+        elif rule.action == "lost_response":
+            self._disconnect(call)
+        else:
+            self._respond(call, self._fault_response(rule, call))
 
     def _handle(self, call: SimCall, now: float) -> SimResponse:
         if call.endpoint == STATUS:
@@ -138,9 +165,14 @@ class ServerModel:
                 return SimResponse(404, {"error": f"job {call.path.rsplit('/', 1)[-1]} not found"})
             return SimResponse(200, {"result": state})
         if call.endpoint == CREATE and call.method == "POST":
-            call.job = self.jobs.create(now)
+            call.job = self.jobs.create(now, call.key)
             return SimResponse(200, {"job_id": str(call.job)})
         return SimResponse(404, {"error": f"no route for {call.method} {call.path}"})
+
+    def _fault_response(self, rule: FaultRule, call: SimCall) -> SimResponse:
+        fault = fault_response(rule, _ENDPOINT_NAMES.get(call.endpoint, "other"), SIM_EPOCH + self.loop._now)
+        headers = CIMultiDictProxy(CIMultiDict(fault.headers)) if fault.headers else _NO_HEADERS
+        return SimResponse(fault.status, body=fault.body, content_type=fault.content_type, headers=headers)
 
     def _respond(self, call: SimCall, response: SimResponse) -> None:
         latency = self._latency()
@@ -152,4 +184,17 @@ class ServerModel:
     def _deliver(self, item: tuple[SimCall, SimResponse]) -> None:
         call, response = item
         if not call.deliver(response, self.loop._now):
+            self.wasted += 1
+
+    def _disconnect(self, call: SimCall) -> None:
+        """Close the request's connection without a response; the client learns after one latency."""
+        latency = self._latency()
+        if latency > 0:
+            self.loop.schedule_at(self.loop._now + latency, self._drop, call)
+        else:
+            self._drop(call)
+
+    def _drop(self, call: SimCall) -> None:
+        error = aiohttp.ServerDisconnectedError()
+        if not call.fail(error, self.loop._now):
             self.wasted += 1

@@ -23,7 +23,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from sim.jobs import parse_job_id
-from sim.recorder import NO_ERROR, TIMEOUT
+from sim.recorder import CONNECTION_ERROR, NO_ERROR, TIMEOUT
 
 if TYPE_CHECKING:
     from sim.server import ServerModel
@@ -37,37 +37,56 @@ CREATE, STATUS, OTHER = range(3)
 _STATUS_PREFIX = "/status/"
 _NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
 _JSON_TYPE = "application/json"
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+
+_RAW = object()  # marks a response whose body is given as bytes rather than as JSON data
 
 
 class SimResponse:
-    """The part of `aiohttp.ClientResponse` the client reads; the body is JSON data."""
+    """The part of `aiohttp.ClientResponse` the client reads.
 
-    __slots__ = ("status", "reason", "headers", "_data", "_method", "_url")
+    The body is either JSON `data` (the common case, decoded for free) or raw `body` bytes with
+    a `content_type`, which `json()` decodes as aiohttp does: an empty body gives None and
+    invalid JSON raises `json.JSONDecodeError`.
+    """
 
-    def __init__(self, status: int, data: Any, headers: CIMultiDictProxy[str] = _NO_HEADERS) -> None:
+    __slots__ = ("status", "reason", "headers", "content_type", "_data", "_body", "_method", "_url")
+
+    def __init__(self, status: int, data: Any = _RAW, *, body: bytes | None = None,
+                 content_type: str = _JSON_TYPE, headers: CIMultiDictProxy[str] = _NO_HEADERS) -> None:
         self.status = status
         self.reason = _REASONS.get(status, "")
         self.headers = headers
+        self.content_type = content_type
         self._data = data
+        self._body = body
         self._method = ""
         self._url = ""
 
     @property
-    def content_type(self) -> str:
-        return _JSON_TYPE
+    def request_info(self) -> aiohttp.RequestInfo:
+        return aiohttp.RequestInfo(URL(self._url), self._method, _NO_HEADERS, URL(self._url))
 
     async def read(self) -> bytes:
-        return json.dumps(self._data).encode()
+        return self._body if self._body is not None else json.dumps(self._data).encode()
 
     async def text(self, encoding: str | None = None, errors: str = "strict") -> str:
-        return json.dumps(self._data)
+        return (await self.read()).decode(encoding or "utf-8", errors)
 
     async def json(self, *, encoding: str | None = None, loads: Any = json.loads,
                    content_type: str | None = _JSON_TYPE) -> Any:
-        # The body is always JSON here, so the content-type check aiohttp makes always passes.
-        if loads is json.loads:
+        if content_type is not None and content_type not in self.content_type:
+            raise aiohttp.ContentTypeError(
+                self.request_info, (), status=self.status, headers=self.headers,
+                message=f"Attempt to decode JSON with unexpected mimetype: {self.content_type}",
+            )
+        if self._body is None and loads is json.loads:
             return self._data
-        return loads(json.dumps(self._data))
+        stripped = (await self.read()).strip()
+        if not stripped:
+            return None
+        return loads(stripped.decode(encoding or "utf-8"))
 
     def release(self) -> None:
         return None
@@ -77,8 +96,8 @@ class SimResponse:
 
     def raise_for_status(self) -> None:
         if self.status >= 400:
-            info = aiohttp.RequestInfo(URL(self._url), self._method, _NO_HEADERS, URL(self._url))
-            raise aiohttp.ClientResponseError(info, (), status=self.status, message=self.reason, headers=self.headers)
+            raise aiohttp.ClientResponseError(self.request_info, (), status=self.status,
+                                              message=self.reason, headers=self.headers)
 
 
 class _Done:
@@ -100,24 +119,29 @@ class SimCall:
     """
 
     __slots__ = (
-        "session", "method", "path", "endpoint", "job", "timeout", "future", "index",
-        "sent_at", "finished", "response",
+        "session", "method", "path", "endpoint", "job", "timeout", "key", "future", "index",
+        "sent_at", "finished", "fault", "resent",
     )
 
     def __init__(self, session: SimSession, method: str, path: str, endpoint: int, job: int,
-                 timeout: float | None) -> None:
+                 timeout: float | None, key: str | None) -> None:
         self.session = session
         self.method = method
         self.path = path
         self.endpoint = endpoint
         self.job = job
         self.timeout = timeout
+        self.key = key
+        """Idempotency-Key header of the request, or None."""
         self.future: asyncio.Future[SimResponse] | None = None
         self.index = -1
         self.sent_at = 0.0
         self.finished = False
-        """True once the client got a response or a timeout; later answers are wasted."""
-        self.response: SimResponse | None = None
+        """True once the client got a response, an error or a timeout; later ones are wasted."""
+        self.fault: Any = None
+        """Fault rule applied when the request finishes service, or None."""
+        self.resent = False
+        """True once the session has resent the request after a disconnect."""
 
     def _send(self) -> asyncio.Future[SimResponse]:
         if self.future is None:
@@ -147,6 +171,32 @@ class SimCall:
         if self.endpoint == CREATE and self.job >= 0:
             self.session.job = self.job
         self.session._recorder.request_finished(self.index, now, response.status, NO_ERROR, self.job)
+        return True
+
+    def fail(self, error: BaseException, now: float) -> bool:
+        """End the request with a connection `error`; return False if nobody waits any more.
+
+        Like aiohttp (3.14, `ClientSession._request`), the session resends an idempotent
+        request once when the server disconnects, without telling the client, so the server
+        receives one request more than the client counts.
+        """
+        if self.finished:
+            return False
+        future = self.future
+        if future.cancelled():
+            self.finished = True
+            return False
+        recorder = self.session._recorder
+        recorder.request_finished(self.index, now, 0, CONNECTION_ERROR, -1)
+        if (not self.resent and self.method in _IDEMPOTENT_METHODS
+                and isinstance(error, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError))):
+            self.resent = True
+            recorder.resends += 1
+            self.index = recorder.request_sent(self.session._client, self.endpoint, self.job, now)
+            self.session._server.submit(self)
+            return True
+        self.finished = True
+        future.set_exception(error)
         return True
 
     def expire(self, now: float) -> None:
@@ -199,7 +249,7 @@ class SimSession:
         await self.close()
 
     def request(self, method: str, url: str, *, timeout: aiohttp.ClientTimeout | None = None,
-                headers: Any = None, json: Any = None) -> SimCall:
+                headers: Any = None, json: Any = None, trace_request_ctx: Any = None) -> SimCall:
         if self._closed:
             raise RuntimeError("Session is closed")
         path = url[len(self._base_url):] if url.startswith(self._base_url) else url
@@ -212,7 +262,10 @@ class SimSession:
         else:
             endpoint = OTHER
         total = None if timeout is None else timeout.total
-        return SimCall(self, method.upper(), path, endpoint, job, total)
+        key = None
+        if headers:
+            key = headers.get("Idempotency-Key")
+        return SimCall(self, method.upper(), path, endpoint, job, total, key)
 
     def get(self, url: str, **kwargs: Any) -> SimCall:
         return self.request("GET", url, **kwargs)

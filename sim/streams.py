@@ -14,7 +14,7 @@ import numpy as np
 
 __all__ = ["Streams", "SERVER_STREAMS"]
 
-SERVER_STREAMS = ("service", "latency", "duration", "outcome", "faults")
+SERVER_STREAMS = ("service", "latency", "duration", "outcome", "faults", "stuck")
 """Names of the server model's streams."""
 
 # Keys are part of the reproducibility contract: changing one changes every result of a seed.
@@ -25,6 +25,7 @@ _KEYS = {
     "duration": 4,
     "outcome": 5,
     "faults": 6,
+    "stuck": 7,
 }
 _CLIENT_KEY = 100
 

@@ -78,6 +78,7 @@ def summarize(data: SimulationData, requests: pd.DataFrame, jobs: pd.DataFrame,
             "by_endpoint": {name: int(count) for name, count in endpoints.items() if name != "other" or count},
             "by_outcome": {name: int(count) for name, count in request_outcomes.items()},
             "retries": int(jobs["retries"].clip(lower=0).sum()),
+            "resent_after_disconnect": data.recorder.resends,
         },
         "server": {
             "workers": config.server.workers,
