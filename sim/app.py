@@ -24,7 +24,7 @@ from aiohttp import web
 from sim.config import FaultRule, ServerConfig
 from sim.distributions import Sampler
 from sim.faults import FaultPlan, fault_response
-from sim.jobs import JobTable, parse_job_id
+from sim.jobs import PENDING, JobTable, parse_job_id
 from sim.streams import Streams
 
 __all__ = ["JobServer", "create_app", "serve"]
@@ -71,7 +71,12 @@ class JobServer:
             state = self.jobs.state(parse_job_id(job_id), asyncio.get_running_loop().time())
             if state is None:
                 return web.json_response({"error": f"job {job_id} not found"}, status=404)
-            return web.json_response({"result": state})
+            headers = None
+            if state == PENDING and self.config.pending_retry_after:
+                hint = self.jobs.retry_after(parse_job_id(job_id), asyncio.get_running_loop().time())
+                if hint is not None:
+                    headers = {"Retry-After": hint}
+            return web.json_response({"result": state}, headers=headers)
 
         return await self._handle(request, "status", status)
 

@@ -132,6 +132,10 @@ class ServerConfig:
     stuck_job_probability: float = field(default=0.0, metadata={"ge": 0, "le": 1})
     """Probability that a job stays pending forever."""
 
+    pending_retry_after: bool = False
+    """Whether a pending status response carries Retry-After: the job's remaining time,
+    rounded up to whole seconds, as long-running-operation APIs send."""
+
     idempotency_keys: bool = True
     """Whether a create with a known Idempotency-Key returns the job that key created."""
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from client import TranslationClient
+from client import Hooks, TranslationClient
 from sim.config import Config
 from sim.jobs import parse_job_id
 from sim.loop import VirtualTimeLoop
@@ -146,7 +146,8 @@ class _Run:
     async def _client(self, index: int) -> None:
         session = SimSession(self.server, index)
         client = TranslationClient(SIM_BASE_URL, self.config.client, session=session,
-                                   rng=self.streams.client(index))
+                                   rng=self.streams.client(index),
+                                   hooks=Hooks(before_attempt=session.note_attempt))
         started_at = self.loop.time()
         try:
             result = await client.translate()

@@ -90,6 +90,16 @@ class JobTable:
             return PENDING
         return ERROR if self.failed[number] else COMPLETED
 
+    def retry_after(self, number: int, now: float) -> str | None:
+        """Return a Retry-After value for a pending job: its remaining time rounded up, in seconds.
+
+        None for a job that never finishes or has already finished.
+        """
+        remaining = self.finishes_at[number] - now
+        if not 0 < remaining < math.inf:
+            return None
+        return str(math.ceil(remaining))
+
     def _draw_outcome(self) -> float:
         index = self._outcome_next
         if index == len(self._outcome_draws):

@@ -49,7 +49,7 @@ class Recorder:
 
     def __init__(self) -> None:
         # Requests: one row per HTTP request a client sent. Times are simulated seconds.
-        self.request_client = array("l")
+        self.request_client = array("q")
         self.request_job = array("q")
         self.request_endpoint = bytearray()
         self.request_sent_at = array("d")
@@ -58,27 +58,30 @@ class Recorder:
         """HTTP status of the response, or 0 where there was none."""
         self.request_error = bytearray()
         self.request_admission = bytearray()
+        self.request_attempt = array("h")
+        """1 for the first try of a request, 2 for its first retry, and so on."""
 
         # Jobs: one row per job a client ran, whatever its outcome.
-        self.job_client = array("l")
+        self.job_client = array("q")
         self.job_number = array("q")
         """Server-side job number, or -1 if no create request succeeded."""
         self.job_started_at = array("d")
         self.job_finished_at = array("d")
         """When the client knew the outcome, or NaN for unfinished jobs."""
         self.job_outcome = bytearray()
-        self.job_requests = array("l")
-        self.job_retries = array("l")
+        self.job_requests = array("q")
+        self.job_retries = array("q")
+        self.job_polls = array("q")
 
         self.resends = 0
         """Requests the session resent by itself after a disconnect, as aiohttp does."""
 
         # Server state: one row per change of queue length or busy workers.
         self.state_time = array("d")
-        self.state_queue = array("l")
-        self.state_busy = array("l")
+        self.state_queue = array("q")
+        self.state_busy = array("q")
 
-    def request_sent(self, client: int, endpoint: int, job: int, now: float) -> int:
+    def request_sent(self, client: int, endpoint: int, job: int, now: float, attempt: int) -> int:
         """Add a request sent at `now`; it counts as unfinished until `request_finished`."""
         index = len(self.request_sent_at)
         self.request_client.append(client)
@@ -89,6 +92,7 @@ class Recorder:
         self.request_status.append(0)
         self.request_error.append(UNFINISHED)
         self.request_admission.append(NOT_RECEIVED)
+        self.request_attempt.append(attempt)
         return index
 
     def request_finished(self, index: int, now: float, status: int, error: int, job: int) -> None:
@@ -102,11 +106,11 @@ class Recorder:
     def job_finished(self, client: int, job: int, result: TranslationResult) -> None:
         """Add the job that `client` ran, as its `result` reports it."""
         self._add_job(client, job, result.started_at, result.finished_at,
-                      _OUTCOME_CODE[result.status], result.requests, result.retries)
+                      _OUTCOME_CODE[result.status], result.requests, result.retries, result.polls)
 
     def job_unfinished(self, client: int, job: int, started_at: float, requests: int) -> None:
-        """Add a job that was still running when the run ended."""
-        self._add_job(client, job, started_at, math.nan, _UNFINISHED_JOB, requests, -1)
+        """Add a job that was still running when the run ended; its retries and polls are -1."""
+        self._add_job(client, job, started_at, math.nan, _UNFINISHED_JOB, requests, -1, -1)
 
     def server_state(self, now: float, queue: int, busy: int) -> None:
         """Note that the queue length or the busy workers changed at `now`."""
@@ -115,7 +119,7 @@ class Recorder:
         self.state_busy.append(busy)
 
     def _add_job(self, client: int, job: int, started_at: float, finished_at: float,
-                 outcome: int, requests: int, retries: int) -> None:
+                 outcome: int, requests: int, retries: int, polls: int) -> None:
         self.job_client.append(client)
         self.job_number.append(job)
         self.job_started_at.append(started_at)
@@ -123,3 +127,4 @@ class Recorder:
         self.job_outcome.append(outcome)
         self.job_requests.append(requests)
         self.job_retries.append(retries)
+        self.job_polls.append(polls)

@@ -26,7 +26,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from sim.config import FaultRule, ServerConfig
 from sim.distributions import Sampler
 from sim.faults import FaultPlan, fault_response
-from sim.jobs import JobTable
+from sim.jobs import PENDING, JobTable
 from sim.recorder import ADMITTED, FAULTED, NOT_RECEIVED, REJECTED, Recorder
 from sim.session import _NO_HEADERS, CREATE, STATUS, SimCall, SimResponse
 
@@ -163,6 +163,11 @@ class ServerModel:
             state = self.jobs.state(call.job, now)
             if state is None:
                 return SimResponse(404, {"error": f"job {call.path.rsplit('/', 1)[-1]} not found"})
+            if state == PENDING and self.config.pending_retry_after:
+                hint = self.jobs.retry_after(call.job, now)
+                if hint is not None:
+                    headers = CIMultiDictProxy(CIMultiDict({"Retry-After": hint}))
+                    return SimResponse(200, {"result": state}, headers=headers)
             return SimResponse(200, {"result": state})
         if call.endpoint == CREATE and call.method == "POST":
             call.job = self.jobs.create(now, call.key)

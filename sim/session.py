@@ -22,6 +22,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from client import Attempt
 from sim.jobs import parse_job_id
 from sim.recorder import CONNECTION_ERROR, NO_ERROR, TIMEOUT
 
@@ -192,7 +193,8 @@ class SimCall:
                 and isinstance(error, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError))):
             self.resent = True
             recorder.resends += 1
-            self.index = recorder.request_sent(self.session._client, self.endpoint, self.job, now)
+            self.index = recorder.request_sent(self.session._client, self.endpoint, self.job, now,
+                                               self.session.attempt)
             self.session._server.submit(self)
             return True
         self.finished = True
@@ -234,6 +236,12 @@ class SimSession:
         """Requests this session has sent."""
         self.job = -1
         """Number of the last job a create request of this session returned, or -1."""
+        self.attempt = 1
+        """Attempt number recorded with the next request; set by the client's hook."""
+
+    def note_attempt(self, attempt: Attempt) -> None:
+        """Hook for `Hooks.before_attempt`: record the client's attempt number with the request."""
+        self.attempt = attempt.attempt
 
     @property
     def closed(self) -> bool:
@@ -279,7 +287,7 @@ class SimSession:
         future = loop.create_future()
         call.future = future
         call.sent_at = now
-        call.index = self._recorder.request_sent(self._client, call.endpoint, call.job, now)
+        call.index = self._recorder.request_sent(self._client, call.endpoint, call.job, now, self.attempt)
         self.requests += 1
         if call.timeout is not None and call.timeout > 0:
             loop.schedule_at(now + call.timeout, _expire, call)

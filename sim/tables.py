@@ -58,6 +58,7 @@ def requests_frame(recorder: Recorder) -> pd.DataFrame:
         "status": status,
         "outcome": _categorical(request_outcome_codes(status, error), REQUEST_OUTCOMES),
         "admission": _categorical(np.frombuffer(recorder.request_admission, dtype=np.uint8), ADMISSIONS),
+        "attempt": np.frombuffer(recorder.request_attempt, dtype=np.int16).copy(),
     })
 
 
@@ -97,6 +98,7 @@ def jobs_frame(data: SimulationData) -> pd.DataFrame:
         "outcome": _categorical(outcome, JOB_OUTCOMES),
         "requests": np.frombuffer(recorder.job_requests, dtype=np.int64).astype(np.int32),
         "retries": np.frombuffer(recorder.job_retries, dtype=np.int64).astype(np.int32),
+        "polls": np.frombuffer(recorder.job_polls, dtype=np.int64).astype(np.int32),
         "server_created_at": server_created_at,
         "server_finished_at": server_finished_at,
         "server_outcome": _categorical(server_outcome, SERVER_JOB_OUTCOMES),

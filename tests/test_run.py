@@ -202,3 +202,20 @@ def test_validate_prints_resolved_config(tmp_path: Path, capsys: pytest.CaptureF
 def test_example_config_is_valid(path: Path) -> None:
     config = load_config(path)
     assert config.name == path.stem
+
+
+def test_attempt_numbers_match_retries(herd_runs: dict[str, Path]) -> None:
+    requests = pd.read_parquet(herd_runs["first"] / "requests.parquet")
+    jobs = pd.read_parquet(herd_runs["first"] / "jobs.parquet")
+    assert int((requests["attempt"] > 1).sum()) == int(jobs["retries"].sum())
+    assert requests["attempt"].min() == 1
+    assert requests["attempt"].max() <= SMALL_HERD["client"]["max_attempts"]
+
+
+def test_polls_counted_per_job(herd_runs: dict[str, Path]) -> None:
+    requests = pd.read_parquet(herd_runs["first"] / "requests.parquet")
+    jobs = pd.read_parquet(herd_runs["first"] / "jobs.parquet").set_index("client")
+    pending = requests[(requests["endpoint"] == "status") & (requests["outcome"] == "ok")]
+    answered_polls = pending.groupby("client", observed=True).size()
+    # Every successful status response but the last of each job said "pending".
+    assert (jobs.loc[answered_polls.index, "polls"] == answered_polls - 1).all()
