@@ -70,6 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
+    if args.command in ("run", "validate"):
+        from sim.plugins import resolve
+
+        try:
+            plugins = resolve(config, args.config.resolve().parent, source=str(args.config))
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        args.plugins = plugins
+
     if args.command == "validate":
         sys.stdout.write(yaml.safe_dump(config_to_dict(config), sort_keys=False))
         return EXIT_OK
@@ -103,9 +113,9 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     client_level = getattr(logging, args.client_log_level)
     try:
         if args.quiet:
-            data = simulate(config, client_log_level=client_level)
+            data = simulate(config, client_log_level=client_level, plugins=args.plugins)
         else:
-            data = _simulate_with_progress(config, client_level)
+            data = _simulate_with_progress(config, client_level, args.plugins)
         result = collect(data)
         folder = write_folder(result, folder)
     except KeyboardInterrupt:
@@ -122,7 +132,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _simulate_with_progress(config: Config, client_level: int) -> Any:
+def _simulate_with_progress(config: Config, client_level: int, plugins: Any) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sim.engine import simulate
@@ -141,7 +151,7 @@ def _simulate_with_progress(config: Config, client_level: int) -> Any:
         def report(now: float, done: int, total: int) -> None:
             progress.update(task, completed=done, now=now)
 
-        return simulate(config, progress=report, client_log_level=client_level)
+        return simulate(config, progress=report, client_log_level=client_level, plugins=plugins)
 
 
 def _print_summary(summary: dict[str, Any], timing: dict[str, Any], folder: Path) -> None:

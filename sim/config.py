@@ -142,6 +142,13 @@ class ServerConfig:
     faults: tuple[FaultRule, ...] = ()
     """Injected misbehaviour, checked in order; the first rule that fires wins."""
 
+    model: str = "job_server"
+    """Server model: "job_server" (`sim.server.ServerModel`) or a dotted path
+    "package.module:Class" to a subclass of it."""
+
+    options: dict[str, Any] = field(default_factory=dict)
+    """Free-form settings handed to a custom server model."""
+
     host: str = "127.0.0.1"
     """Address `python -m sim serve` binds to."""
 
@@ -192,10 +199,24 @@ Arrival = AtOnce | UniformWindow | Poisson
 
 @dataclass(frozen=True, slots=True)
 class WorkloadConfig:
-    """Who sends requests: `clients` virtual clients, each running one job."""
+    """Who sends requests: `clients` virtual clients, each running `jobs_per_client` jobs."""
 
     clients: int = field(default=100, metadata={"ge": 1})
     arrival: Arrival = field(default_factory=AtOnce)
+    """When clients start. Every arrival kind is an open workload: starts never wait for the server."""
+
+    jobs_per_client: int = field(default=1, metadata={"ge": 1})
+    """Jobs each client runs one after another: a closed loop, since a slow server delays the next."""
+
+    think_time: Distribution = field(default_factory=lambda: Constant(0.0))
+    """Pause between one job's end and the client's next job, in seconds."""
+
+    client: str = "translation"
+    """Client coroutine each virtual client runs: "translation" (the real `TranslationClient`),
+    "single_request", or a dotted path "package.module:function" (see `sim.clients`)."""
+
+    options: dict[str, Any] = field(default_factory=dict)
+    """Free-form settings handed to the client coroutine."""
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -213,6 +234,9 @@ class RunConfig:
 
     bin_width: float = field(default=1.0, metadata={"gt": 0, "unit": "s"})
     """Width of the time-series bins, in simulated seconds."""
+
+    warmup: float = field(default=0.0, metadata={"ge": 0, "unit": "s"})
+    """Simulated seconds at the start excluded from every statistic in the summary."""
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -412,6 +436,12 @@ def _convert(hint: Any, value: Any, path: str, metadata: Any, problems: list[str
             problems.append(f"{path}: expected a finite number; got {_show(value)}")
             return _MISSING
         return _check_range(value, path, metadata, problems)
+
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+            problems.append(f"{path}: expected a mapping with string keys; got {_show(value)}")
+            return _MISSING
+        return dict(value)
 
     if hint is str:
         if isinstance(value, str):

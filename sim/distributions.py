@@ -8,12 +8,14 @@ Each distribution is a small frozen dataclass named by its `kind` in the config:
 
 All values are in seconds. A `Sampler` draws from one distribution with its own numpy
 generator, a block at a time, because one numpy call per scalar costs more than the simulation
-step that uses it.
+step that uses it. `sample(rng)` draws one value from a client's own `random.Random`, for
+per-client quantities such as think time.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -51,6 +53,9 @@ class Constant:
     def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return np.full(size, self.value)
 
+    def sample(self, rng: random.Random) -> float:
+        return self.value
+
 
 @dataclass(frozen=True, slots=True)
 class Exponential:
@@ -64,6 +69,9 @@ class Exponential:
 
     def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.exponential(self.mean, size)
+
+    def sample(self, rng: random.Random) -> float:
+        return rng.expovariate(1.0 / self.mean)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,9 @@ class Uniform:
 
     def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.uniform(self.low, self.high, size)
+
+    def sample(self, rng: random.Random) -> float:
+        return rng.uniform(self.low, self.high)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +119,9 @@ class LogNormal:
 
     def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.lognormal(math.log(self.median), self.sigma, size)
+
+    def sample(self, rng: random.Random) -> float:
+        return rng.lognormvariate(math.log(self.median), self.sigma)
 
 
 Distribution = Constant | Exponential | Uniform | LogNormal

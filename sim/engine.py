@@ -1,9 +1,10 @@
 """The simulation run: virtual clients running the real `TranslationClient` on virtual time.
 
-`simulate(config)` builds a `VirtualTimeLoop`, a `ServerModel` and one `TranslationClient` per
-virtual client (each with a `SimSession` and its own random stream), starts the clients at their
-arrival times and runs the loop until every job has ended, or until `run.duration` simulated
-seconds, when the clients still running are cancelled and their jobs recorded as unfinished.
+`simulate(config)` builds a `VirtualTimeLoop` and a server model, then starts each virtual
+client at its arrival time: a client coroutine (by default the real `TranslationClient`) with its
+own `SimSession` and random stream. The loop runs until every client has finished. If
+`run.duration` ends first, the clients still running are cancelled and their jobs recorded as
+unfinished.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from client import Hooks, TranslationClient
+from sim.clients import ClientContext, ClientCoroutine
 from sim.config import Config
-from sim.jobs import parse_job_id
 from sim.loop import VirtualTimeLoop
 from sim.recorder import Recorder
+from sim.plugins import Plugins, resolve
 from sim.server import ServerModel
 from sim.session import SIM_BASE_URL, SimSession
 from sim.streams import Streams
@@ -53,30 +55,35 @@ def simulate(
     *,
     progress: Progress | None = None,
     client_log_level: int | None = logging.ERROR,
+    plugins: Plugins | None = None,
+    search: Path | None = None,
 ) -> SimulationData:
     """Run one simulation of `config` and return what it recorded.
 
-    While it runs, the `client` logger's level is raised to `client_log_level` (None leaves it
-    alone), because thousands of virtual clients each log every retry; the recorded tables hold
-    the same facts.
+    `plugins` are the resolved client coroutine and server model; by default they are resolved
+    from the config, trying folder `search` first for dotted paths. While the run lasts, the
+    `client` logger's level is raised to `client_log_level` (None leaves it alone), because
+    thousands of virtual clients each log every retry and the tables hold the same facts.
     """
+    if plugins is None:
+        plugins = resolve(config, search)
     client_logger = logging.getLogger("client")
     saved_level = client_logger.level
     if client_log_level is not None:
         client_logger.setLevel(max(client_log_level, client_logger.getEffectiveLevel()))
     try:
-        return _simulate(config, progress)
+        return _simulate(config, progress, plugins)
     finally:
         client_logger.setLevel(saved_level)
 
 
-def _simulate(config: Config, progress: Progress | None) -> SimulationData:
+def _simulate(config: Config, progress: Progress | None, plugins: Plugins) -> SimulationData:
     wall_start = time.perf_counter()
     streams = Streams(config.run.seed)
     recorder = Recorder()
-    run = _Run(config, streams, recorder, progress)
+    run = _Run(config, streams, recorder, progress, plugins.client)
     loop = VirtualTimeLoop(progress=run.report if progress else None, progress_every=16384)
-    server = ServerModel(loop, config.server, streams.server(), recorder)
+    server = plugins.server(loop, config.server, streams.server(), recorder)
     run.server = server
     try:
         loop.run_until_complete(run.main(loop))
@@ -99,8 +106,10 @@ def _simulate(config: Config, progress: Progress | None) -> SimulationData:
 class _Run:
     """Starts clients at their arrival times and notices when all have finished."""
 
-    def __init__(self, config: Config, streams: Streams, recorder: Recorder, progress: Progress | None) -> None:
+    def __init__(self, config: Config, streams: Streams, recorder: Recorder, progress: Progress | None,
+                 client: ClientCoroutine) -> None:
         self.config = config
+        self.client = client
         self.streams = streams
         self.recorder = recorder
         self.progress = progress
@@ -145,18 +154,21 @@ class _Run:
 
     async def _client(self, index: int) -> None:
         session = SimSession(self.server, index)
-        client = TranslationClient(SIM_BASE_URL, self.config.client, session=session,
-                                   rng=self.streams.client(index),
-                                   hooks=Hooks(before_attempt=session.note_attempt))
-        started_at = self.loop.time()
+        workload = self.config.workload
+        context = ClientContext(
+            index=index, session=session, rng=self.streams.client(index), policy=self.config.client,
+            base_url=SIM_BASE_URL, jobs=workload.jobs_per_client, think_time=workload.think_time,
+            options=workload.options, recorder=self.recorder, loop=self.loop,
+        )
         try:
-            result = await client.translate()
-            job = parse_job_id(result.job_id) if result.job_id is not None else -1
-            self.recorder.job_finished(index, job, result)
+            await self.client(context)
         except asyncio.CancelledError:
-            self.recorder.job_unfinished(index, session.job, started_at, session.requests)
+            context.record_unfinished()
+        except Exception as exc:
+            # A failing client coroutine means the scenario is wrong: end the run with its error.
+            if not self.all_done.done():
+                self.all_done.set_exception(exc)
         finally:
-            await client.close()
             await session.close()
             del self.tasks[index]
             self.finished += 1

@@ -58,6 +58,11 @@ class Recorder:
         """HTTP status of the response, or 0 where there was none."""
         self.request_error = bytearray()
         self.request_admission = bytearray()
+        self.request_arrived_at = array("d")
+        """When the request reached the server, or NaN if it never did."""
+        self.request_service_started_at = array("d")
+        self.request_service_ended_at = array("d")
+        """When a worker started and finished serving the request, or NaN."""
         self.request_attempt = array("h")
         """1 for the first try of a request, 2 for its first retry, and so on."""
 
@@ -69,6 +74,8 @@ class Recorder:
         self.job_finished_at = array("d")
         """When the client knew the outcome, or NaN for unfinished jobs."""
         self.job_outcome = bytearray()
+        self.outcome_names = list(JOB_OUTCOMES)
+        """Job outcome names by code; custom client coroutines may add their own."""
         self.job_requests = array("q")
         self.job_retries = array("q")
         self.job_polls = array("q")
@@ -93,6 +100,9 @@ class Recorder:
         self.request_error.append(UNFINISHED)
         self.request_admission.append(NOT_RECEIVED)
         self.request_attempt.append(attempt)
+        self.request_arrived_at.append(math.nan)
+        self.request_service_started_at.append(math.nan)
+        self.request_service_ended_at.append(math.nan)
         return index
 
     def request_finished(self, index: int, now: float, status: int, error: int, job: int) -> None:
@@ -107,6 +117,18 @@ class Recorder:
         """Add the job that `client` ran, as its `result` reports it."""
         self._add_job(client, job, result.started_at, result.finished_at,
                       _OUTCOME_CODE[result.status], result.requests, result.retries, result.polls)
+
+    def job_custom(self, client: int, job: int, outcome: str, started_at: float, finished_at: float,
+                   requests: int, retries: int = -1) -> None:
+        """Add a job of a custom client coroutine, with an outcome name of its choice."""
+        try:
+            code = self.outcome_names.index(outcome)
+        except ValueError:
+            code = len(self.outcome_names)
+            if code > 255:
+                raise ValueError("a run may use at most 256 distinct job outcome names") from None
+            self.outcome_names.append(outcome)
+        self._add_job(client, job, started_at, finished_at, code, requests, retries, -1)
 
     def job_unfinished(self, client: int, job: int, started_at: float, requests: int) -> None:
         """Add a job that was still running when the run ended; its retries and polls are -1."""

@@ -101,6 +101,7 @@ class ServerModel:
 
     def _arrive(self, call: SimCall) -> None:
         self.received += 1
+        self.recorder.request_arrived_at[call.index] = self.loop._now
         if self._faults:
             rule = self._faults.pick(_ENDPOINT_NAMES.get(call.endpoint, "other"))
             if rule is not None:
@@ -127,7 +128,7 @@ class ServerModel:
                 admission[call.index] = ADMITTED
             self.busy += 1
             self.recorder.server_state(now, len(self._queue), self.busy)
-            self.loop.schedule_at(now + self._service_time(), self._complete, call)
+            self._start(call, now)
         elif len(self._queue) < self._queue_limit:
             if admission[call.index] == NOT_RECEIVED:
                 admission[call.index] = ADMITTED
@@ -138,14 +139,19 @@ class ServerModel:
             admission[call.index] = REJECTED
             self._respond(call, SimResponse(503, {"error": "server overloaded: request queue is full"}))
 
+    def _start(self, call: SimCall, now: float) -> None:
+        self.recorder.request_service_started_at[call.index] = now
+        self.loop.schedule_at(now + self._service_time(), self._complete, call)
+
     def _complete(self, call: SimCall) -> None:
         now = self.loop._now
         self.served += 1
+        self.recorder.request_service_ended_at[call.index] = now
         response = self._handle(call, now)
 
         queue = self._queue
         if queue:
-            self.loop.schedule_at(now + self._service_time(), self._complete, queue.popleft())
+            self._start(queue.popleft(), now)
         else:
             self.busy -= 1
         self.recorder.server_state(now, len(queue), self.busy)

@@ -18,8 +18,8 @@ import pandas as pd
 
 from sim import __version__
 from sim.engine import SimulationData
-from sim.recorder import ENDPOINTS, JOB_OUTCOMES
-from sim.tables import REQUEST_OUTCOMES
+from sim.recorder import ENDPOINTS
+from sim.tables import REQUEST_OUTCOMES, time_weighted
 
 __all__ = ["summarize", "timing", "PERCENTILES"]
 
@@ -43,12 +43,22 @@ def distribution(values: np.ndarray | pd.Series) -> dict[str, Any]:
 
 def summarize(data: SimulationData, requests: pd.DataFrame, jobs: pd.DataFrame,
               timeseries: pd.DataFrame) -> dict[str, Any]:
-    """Build the contents of `summary.json`: the same for the same config and seed."""
+    """Build the contents of `summary.json`: the same for the same config and seed.
+
+    Statistics cover the measured window: jobs started and requests sent at or after
+    `run.warmup`, and time-weighted server state from the warm-up to the end. The `server`
+    counters are totals over the whole run.
+    """
     config = data.config
     server = data.server
     capacity = config.server.capacity
+    warmup = config.run.warmup
 
-    outcome_counts = jobs["outcome"].value_counts().reindex(list(JOB_OUTCOMES), fill_value=0)
+    jobs = jobs[jobs["started_at"] >= warmup]
+    requests = requests[requests["sent_at"] >= warmup]
+    timeseries = timeseries[timeseries["time"] >= warmup]
+
+    outcome_counts = jobs["outcome"].value_counts().reindex(list(jobs["outcome"].cat.categories), fill_value=0)
     completed = jobs["outcome"] == "completed"
     rate = timeseries["request_rate"].to_numpy()
     peak_bin = int(np.argmax(rate)) if rate.size else 0
@@ -56,12 +66,13 @@ def summarize(data: SimulationData, requests: pd.DataFrame, jobs: pd.DataFrame,
 
     request_outcomes = requests["outcome"].value_counts().reindex(list(REQUEST_OUTCOMES), fill_value=0)
     endpoints = requests["endpoint"].value_counts().reindex(list(ENDPOINTS), fill_value=0)
-    known_jobs = set(jobs.loc[jobs["job"] >= 0, "job"].tolist())
+    known_jobs = set(data.recorder.job_number.tolist()) - {-1}
 
     return {
         "name": config.name,
         "seed": config.run.seed,
         "simulated_seconds": _number(data.end_time),
+        "warmup_s": warmup,
         "clients": {
             "configured": config.workload.clients,
             "started": data.clients_started,
@@ -77,7 +88,7 @@ def summarize(data: SimulationData, requests: pd.DataFrame, jobs: pd.DataFrame,
             "total": int(len(requests)),
             "by_endpoint": {name: int(count) for name, count in endpoints.items() if name != "other" or count},
             "by_outcome": {name: int(count) for name, count in request_outcomes.items()},
-            "retries": int(jobs["retries"].clip(lower=0).sum()),
+            "retries": int((requests["attempt"] > 1).sum()),
             "resent_after_disconnect": data.recorder.resends,
         },
         "server": {
@@ -90,8 +101,9 @@ def summarize(data: SimulationData, requests: pd.DataFrame, jobs: pd.DataFrame,
             "wasted_responses": server.wasted,
             "jobs_created": len(server.jobs),
             "orphan_jobs": len(server.jobs) - len(known_jobs),
-            "queue_length_max": _number(timeseries["queue_length_max"].max()),
+            "queue_length_max": _number(timeseries["queue_length_max"].max()) if len(timeseries) else 0.0,
         },
+        "queueing": queueing(data, requests, warmup),
         "peak_request_rate": {
             "requests_per_second": _number(peak_rate),
             "at_s": _number(float(timeseries["time"].iloc[peak_bin]) if len(timeseries) else 0.0),
@@ -99,6 +111,45 @@ def summarize(data: SimulationData, requests: pd.DataFrame, jobs: pd.DataFrame,
             "capacity_rps": _number(capacity),
             "ratio_to_capacity": _number(peak_rate / capacity) if capacity > 0 else None,
         },
+    }
+
+
+def queueing(data: SimulationData, requests: pd.DataFrame, start: float) -> dict[str, Any]:
+    """Queueing figures of the server over [start, end], for checks against queueing theory.
+
+    Only requests that a worker served count (rejected and faulted ones never queue). Little's
+    law says `in_system_mean = arrival_rate * time_in_system_mean` for a stable system, so
+    `littles_law_ratio` should be close to 1.
+    """
+    end = data.end_time
+    window = end - start
+    served = requests[(requests["arrived_at"] >= start) & requests["service_ended_at"].notna()]
+    arrived = requests[(requests["arrived_at"] >= start) & (requests["admission"] == "admitted")]
+    wait = (served["service_started_at"] - served["arrived_at"]).to_numpy()
+    in_system = (served["service_ended_at"] - served["arrived_at"]).to_numpy()
+
+    recorder = data.recorder
+    times = np.frombuffer(recorder.state_time, dtype=np.float64)
+    edges = np.array([start, end])
+    if window > 0:
+        queue_mean = float(time_weighted(times, np.frombuffer(recorder.state_queue, dtype=np.int64).astype(float), edges)[0][0])
+        busy_mean = float(time_weighted(times, np.frombuffer(recorder.state_busy, dtype=np.int64).astype(float), edges)[0][0])
+        arrival_rate = len(arrived) / window
+    else:
+        queue_mean = busy_mean = arrival_rate = math.nan
+    time_in_system = float(in_system.mean()) if in_system.size else math.nan
+    product = arrival_rate * time_in_system
+    return {
+        "window_s": _number(window),
+        "arrival_rate_rps": _number(arrival_rate),
+        "time_in_system_mean_s": _number(time_in_system),
+        "wait_in_queue_mean_s": _number(float(wait.mean()) if wait.size else math.nan),
+        "probability_of_wait": _number(float((wait > 0).mean()) if wait.size else math.nan),
+        "queue_length_mean": _number(queue_mean),
+        "busy_workers_mean": _number(busy_mean),
+        "in_system_mean": _number(queue_mean + busy_mean),
+        "utilization": _number(busy_mean / data.config.server.workers),
+        "littles_law_ratio": _number((queue_mean + busy_mean) / product) if product > 0 else None,
     }
 
 

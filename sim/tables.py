@@ -18,6 +18,7 @@ __all__ = [
     "requests_frame",
     "timeseries_frame",
     "bin_edges",
+    "time_weighted",
 ]
 
 REQUEST_OUTCOMES = ("ok", "client_error", "server_error", "timeout", "connection_error", "unfinished")
@@ -59,6 +60,9 @@ def requests_frame(recorder: Recorder) -> pd.DataFrame:
         "outcome": _categorical(request_outcome_codes(status, error), REQUEST_OUTCOMES),
         "admission": _categorical(np.frombuffer(recorder.request_admission, dtype=np.uint8), ADMISSIONS),
         "attempt": np.frombuffer(recorder.request_attempt, dtype=np.int16).copy(),
+        "arrived_at": np.frombuffer(recorder.request_arrived_at, dtype=np.float64).copy(),
+        "service_started_at": np.frombuffer(recorder.request_service_started_at, dtype=np.float64).copy(),
+        "service_ended_at": np.frombuffer(recorder.request_service_ended_at, dtype=np.float64).copy(),
     })
 
 
@@ -95,7 +99,7 @@ def jobs_frame(data: SimulationData) -> pd.DataFrame:
         "started_at": started_at,
         "finished_at": finished_at,
         "latency": finished_at - started_at,
-        "outcome": _categorical(outcome, JOB_OUTCOMES),
+        "outcome": _categorical(outcome, tuple(recorder.outcome_names)),
         "requests": np.frombuffer(recorder.job_requests, dtype=np.int64).astype(np.int32),
         "retries": np.frombuffer(recorder.job_retries, dtype=np.int64).astype(np.int32),
         "polls": np.frombuffer(recorder.job_polls, dtype=np.int64).astype(np.int32),
@@ -150,13 +154,13 @@ def timeseries_frame(data: SimulationData, requests: pd.DataFrame) -> pd.DataFra
     times = np.frombuffer(recorder.state_time, dtype=np.float64)
     for name, values in (("queue_length", recorder.state_queue), ("busy_workers", recorder.state_busy)):
         state = np.frombuffer(values, dtype=np.int64).astype(np.float64)
-        mean, peak = _time_weighted(times, state, edges)
+        mean, peak = time_weighted(times, state, edges)
         columns[f"{name}_mean"] = mean
         columns[f"{name}_max"] = peak
     return pd.DataFrame(columns)
 
 
-def _time_weighted(times: np.ndarray, values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def time_weighted(times: np.ndarray, values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Average and maximum per bin of a step function that takes `values[i]` from `times[i]`.
 
     The integral up to each edge is read from the running integral at the change points, so
