@@ -36,8 +36,10 @@ __all__ = [
     "AtOnce",
     "Arrival",
     "Config",
+    "CapacityWindow",
     "ConfigError",
     "FaultRule",
+    "RateLimit",
     "Poisson",
     "RunConfig",
     "ServerConfig",
@@ -108,6 +110,43 @@ class FaultRule:
 
 
 @dataclass(frozen=True, slots=True)
+class CapacityWindow:
+    """A period of reduced capacity, in simulated seconds [start, end).
+
+    `outage`: the server is down. New connections are refused, and requests queued or in
+    service when it goes down lose their connection. `degraded`: `workers` workers (None keeps
+    the configured number) and service times multiplied by `service_factor`.
+    """
+
+    start: float = field(metadata={"ge": 0, "unit": "s"})
+    end: float = field(metadata={"gt": 0, "unit": "s"})
+    kind: Literal["outage", "degraded"] = "outage"
+    workers: int | None = field(default=None, metadata={"ge": 0})
+    service_factor: float = field(default=1.0, metadata={"gt": 0})
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.end <= self.start:
+            raise FieldError("CapacityWindow", "end", f"> start ({self.start})", self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A token bucket in front of the queue: `rate` tokens per second, at most `burst` stored.
+
+    A request that finds no token is answered `status` at once, with a Retry-After of the
+    time until the next token, rounded up to whole seconds.
+    """
+
+    rate: float = field(metadata={"gt": 0, "unit": "1/s"})
+    burst: int = field(default=1, metadata={"ge": 1})
+    status: int = field(default=429, metadata={"ge": 400, "le": 599})
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     """The modelled job server: workers, queue, network and jobs. Times are in seconds."""
 
@@ -117,14 +156,51 @@ class ServerConfig:
     service_time: Distribution = field(default_factory=lambda: Constant(0.005))
     """Time a worker spends on one request, in seconds."""
 
+    service_time_create: Distribution | None = None
+    """Service time of `POST /create_job` if it differs from `service_time`, in seconds."""
+
+    service_time_status: Distribution | None = None
+    """Service time of `GET /status/...` if it differs from `service_time`, in seconds."""
+
     queue_limit: int = field(default=1000, metadata={"ge": 0})
-    """Requests that may wait for a worker; a request arriving at a full queue gets 503."""
+    """Requests that may wait for a worker; a request arriving at a full queue is rejected."""
+
+    queue_timeout: float | None = field(default=None, metadata={"gt": 0, "unit": "s"})
+    """Longest wait in the queue; a request that waited longer is rejected when its turn comes."""
+
+    reject_status: int = field(default=503, metadata={"ge": 400, "le": 599})
+    """Status of a rejection (full queue or queue timeout): 503, or 429 as some APIs prefer."""
+
+    reject_retry_after: bool = False
+    """Whether a rejection carries Retry-After: the time to drain the queue at full capacity,
+    rounded up to whole seconds."""
+
+    rate_limit: RateLimit | None = None
+    """Optional token bucket in front of the queue."""
+
+    schedule: tuple[CapacityWindow, ...] = ()
+    """Outage and degraded windows."""
+
+    abandoned_work: Literal["keep", "drop"] = "keep"
+    """What the server does with a queued request whose client timed out: `keep` serves it
+    anyway (as most servers do, since they cannot tell), `drop` discards it unserved."""
 
     latency: Distribution = field(default_factory=lambda: Constant(0.001))
-    """One-way network latency in seconds, paid on the way in and again on the way out."""
+    """One-way network latency in seconds, from client to server (and back, unless
+    `response_latency` is set)."""
+
+    response_latency: Distribution | None = None
+    """One-way latency from server to client if it differs from `latency`, in seconds."""
+
+    drop_probability: float = field(default=0.0, metadata={"ge": 0, "le": 1})
+    """Probability that the network drops a request's connection before it reaches the server;
+    the client sees the server disconnect."""
 
     job_duration: Distribution = field(default_factory=lambda: LogNormal(median=10.0, sigma=0.5))
-    """Time from a job's creation until it ends, in seconds; jobs run in parallel."""
+    """Work a job needs, in seconds, from creation (or from getting a job worker) until it ends."""
+
+    job_workers: int | None = field(default=None, metadata={"ge": 1})
+    """Jobs processed at once by the job pool, FIFO by creation; None runs every job at once."""
 
     job_error_probability: float = field(default=0.0, metadata={"ge": 0, "le": 1})
     """Probability that a job ends in `error` instead of `completed`."""

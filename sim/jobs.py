@@ -7,6 +7,7 @@ then `completed` or `error`.
 
 from __future__ import annotations
 
+import heapq
 import math
 from array import array
 
@@ -39,6 +40,7 @@ class JobTable:
         stuck_probability: float = 0.0,
         stuck_rng: np.random.Generator | None = None,
         idempotency_keys: bool = True,
+        job_workers: int | None = None,
     ) -> None:
         self._duration = Sampler(duration, duration_rng)
         self._outcome_rng = outcome_rng
@@ -48,6 +50,9 @@ class JobTable:
         self._stuck_probability = stuck_probability
         self._stuck_rng = stuck_rng
         self._keys: dict[str, int] | None = {} if idempotency_keys else None
+        # With a finite job pool, jobs start FIFO on the worker that frees first. Each job's
+        # work is drawn at creation, so its finish time can be fixed at creation too.
+        self._pool: list[float] | None = [0.0] * job_workers if job_workers else None
         self.created_at = array("d")
         self.finishes_at = array("d")
         """When each job ends; infinite for a job that stays pending forever."""
@@ -76,7 +81,12 @@ class JobTable:
         duration = self._duration()
         if self._stuck_probability > 0 and self._stuck_rng.random() < self._stuck_probability:
             duration = math.inf
-        self.finishes_at.append(now + duration)
+        begins = now
+        if self._pool is not None:
+            free = heapq.heappop(self._pool)
+            begins = max(now, free)
+            heapq.heappush(self._pool, begins + duration)
+        self.finishes_at.append(begins + duration)
         self.failed.append(1 if self._draw_outcome() < self._error_probability else 0)
         if key is not None and self._keys is not None:
             self._keys[key] = number

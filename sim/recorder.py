@@ -27,10 +27,12 @@ __all__ = [
 ENDPOINTS = ("create", "status", "other")
 """Endpoint names by code."""
 
-NOT_RECEIVED, ADMITTED, REJECTED, FAULTED = range(4)
-ADMISSIONS = ("not_received", "admitted", "rejected", "faulted")
-"""What the server did with a request, by code. `rejected` means the queue was full, `faulted`
-that an injected fault response replaced service, and `not_received` that it never arrived."""
+NOT_RECEIVED, ADMITTED, REJECTED, FAULTED, REFUSED, RATE_LIMITED, ABANDONED = range(7)
+ADMISSIONS = ("not_received", "admitted", "rejected", "faulted", "refused", "rate_limited", "abandoned")
+"""What the server did with a request, by code. `rejected`: the queue was full or the request
+waited past the queue timeout. `faulted`: an injected fault rule matched. `refused`: the server
+was down. `rate_limited`: the token bucket was empty. `abandoned`: dropped from the queue after
+its client timed out. `not_received`: it never arrived (dropped by the network, or the run ended)."""
 
 NO_ERROR, TIMEOUT, CONNECTION_ERROR, UNFINISHED = range(4)
 ERRORS = ("none", "timeout", "connection_error", "unfinished")

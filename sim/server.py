@@ -18,17 +18,19 @@ Injected faults (`sim.faults`) act on arrival or at the end of service, as their
 from __future__ import annotations
 
 import collections
+import math
 from typing import TYPE_CHECKING
 
 import aiohttp
+from aiohttp.client_reqrep import ConnectionKey
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from sim.config import FaultRule, ServerConfig
+from sim.config import CapacityWindow, FaultRule, ServerConfig
 from sim.distributions import Sampler
 from sim.faults import FaultPlan, fault_response
 from sim.jobs import PENDING, JobTable
-from sim.recorder import ADMITTED, FAULTED, NOT_RECEIVED, REJECTED, Recorder
-from sim.session import _NO_HEADERS, CREATE, STATUS, SimCall, SimResponse
+from sim.recorder import ABANDONED, ADMITTED, FAULTED, NOT_RECEIVED, RATE_LIMITED, REFUSED, REJECTED, Recorder
+from sim.session import _NO_HEADERS, CREATE, OTHER, STATUS, SimCall, SimResponse
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,8 +48,9 @@ SIM_EPOCH = 1_767_225_600.0
 class ServerModel:
     """A job server with `workers` parallel workers and a queue of at most `queue_limit`.
 
-    `streams` maps a component name ("service", "latency", "duration", "outcome", "faults") to
-    its own numpy generator, so that a change in one component never shifts another's draws.
+    `streams` maps a component name (see `sim.streams.SERVER_STREAMS`) to its own numpy
+    generator, so that a change in one component never shifts another's draws. Subclasses may
+    override `handle` to serve another API.
     """
 
     def __init__(
@@ -63,36 +66,68 @@ class ServerModel:
         self.jobs = JobTable(config.job_duration, config.job_error_probability,
                              streams["duration"], streams["outcome"],
                              stuck_probability=config.stuck_job_probability, stuck_rng=streams["stuck"],
-                             idempotency_keys=config.idempotency_keys)
-        self._service_time = Sampler(config.service_time, streams["service"])
+                             idempotency_keys=config.idempotency_keys, job_workers=config.job_workers)
+        service = Sampler(config.service_time, streams["service"])
+        self._service_time = {
+            CREATE: Sampler(config.service_time_create, streams["service"]) if config.service_time_create else service,
+            STATUS: Sampler(config.service_time_status, streams["service"]) if config.service_time_status else service,
+            OTHER: service,
+        }
         self._latency = Sampler(config.latency, streams["latency"])
+        self._response_latency = (Sampler(config.response_latency, streams["latency"])
+                                  if config.response_latency is not None else self._latency)
+        self._network_rng = streams["network"]
         self._faults = FaultPlan(config.faults, streams["faults"])
         self._workers = config.workers
+        self._service_factor = 1.0
         self._queue_limit = config.queue_limit
         self._queue: collections.deque[SimCall] = collections.deque()
+        self._in_service: dict[SimCall, None] = {}
+        self._down = False
+        self._epoch = 0
+        self._tokens = float(config.rate_limit.burst) if config.rate_limit else 0.0
+        self._tokens_at = 0.0
         self.busy = 0
         """Workers serving a request now."""
 
         self.received = 0
         """Requests that reached the server, whatever happened to them."""
         self.rejected = 0
-        """Requests rejected with HTTP 503 because the queue was full."""
+        """Requests rejected because the queue was full or they waited past `queue_timeout`."""
+        self.rate_limited = 0
+        """Requests rejected by the token bucket."""
+        self.refused = 0
+        """Connections refused because the server was down (never received)."""
+        self.network_dropped = 0
+        """Requests whose connection the network dropped before they reached the server."""
+        self.abandoned_dropped = 0
+        """Queued requests discarded because their client had timed out (`abandoned_work: drop`)."""
         self.faulted = 0
-        """Requests that got an injected fault response instead of service."""
+        """Requests that matched an injected fault rule."""
         self.served = 0
         """Requests that finished service by a worker."""
         self.wasted = 0
-        """Requests served whose client had stopped waiting (timed out or cancelled)."""
+        """Responses nobody waited for any more: the client had timed out or was cancelled."""
         recorder.server_state(loop.time(), 0, 0)
+
+        for window in config.schedule:
+            loop.schedule_at(window.start, self._begin_window, window)
+            loop.schedule_at(window.end, self._end_window, window)
 
     @property
     def queue_length(self) -> int:
         """Requests waiting for a worker now."""
         return len(self._queue)
 
+    # ------------------------------------------------------------------ arrival
+
     def submit(self, call: SimCall) -> None:
         """Take a request the client sends now; it reaches the server after one latency."""
         loop = self.loop
+        if self.config.drop_probability > 0 and self._network_rng.random() < self.config.drop_probability:
+            self.network_dropped += 1
+            self._disconnect(call)
+            return
         latency = self._latency()
         if latency > 0:
             loop.schedule_at(loop._now + latency, self._arrive, call)
@@ -100,6 +135,12 @@ class ServerModel:
             self._arrive(call)
 
     def _arrive(self, call: SimCall) -> None:
+        if self._down:
+            self.refused += 1
+            self.recorder.request_admission[call.index] = REFUSED
+            self._refuse(call)
+            return
+
         self.received += 1
         self.recorder.request_arrived_at[call.index] = self.loop._now
         if self._faults:
@@ -118,10 +159,31 @@ class ServerModel:
                     self.loop.schedule_at(self.loop._now + rule.delay, self._admit, call)
                     return
                 call.fault = rule  # lost_response and bad_body act when service ends
+
+        if self.config.rate_limit is not None and not self._take_token():
+            self.rate_limited += 1
+            self.recorder.request_admission[call.index] = RATE_LIMITED
+            self._respond(call, self._rate_limited_response())
+            return
         self._admit(call)
+
+    def _take_token(self) -> bool:
+        limit = self.config.rate_limit
+        now = self.loop._now
+        self._tokens = min(float(limit.burst), self._tokens + (now - self._tokens_at) * limit.rate)
+        self._tokens_at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
 
     def _admit(self, call: SimCall) -> None:
         now = self.loop._now
+        if self._down:
+            self.refused += 1
+            self.recorder.request_admission[call.index] = REFUSED
+            self._refuse(call)
+            return
         admission = self.recorder.request_admission
         if self.busy < self._workers:
             if admission[call.index] == NOT_RECEIVED:
@@ -135,26 +197,57 @@ class ServerModel:
             self._queue.append(call)
             self.recorder.server_state(now, len(self._queue), self.busy)
         else:
-            self.rejected += 1
-            admission[call.index] = REJECTED
-            self._respond(call, SimResponse(503, {"error": "server overloaded: request queue is full"}))
+            self._reject(call)
+
+    def _reject(self, call: SimCall) -> None:
+        self.rejected += 1
+        self.recorder.request_admission[call.index] = REJECTED
+        headers = _NO_HEADERS
+        if self.config.reject_retry_after:
+            drain = len(self._queue) * self._service_time[OTHER].distribution.mean * self._service_factor
+            seconds = max(1, math.ceil(drain / max(self._workers, 1)))
+            headers = CIMultiDictProxy(CIMultiDict({"Retry-After": str(seconds)}))
+        self._respond(call, SimResponse(self.config.reject_status,
+                                        {"error": "server overloaded: request queue is full"}, headers=headers))
+
+    # ------------------------------------------------------------------ service
 
     def _start(self, call: SimCall, now: float) -> None:
         self.recorder.request_service_started_at[call.index] = now
-        self.loop.schedule_at(now + self._service_time(), self._complete, call)
+        call.epoch = self._epoch
+        self._in_service[call] = None
+        service = self._service_time[call.endpoint]() * self._service_factor
+        self.loop.schedule_at(now + service, self._complete, call)
+
+    def _next_from_queue(self, now: float) -> SimCall | None:
+        """Pop the next request worth serving, rejecting or dropping the others on the way."""
+        queue = self._queue
+        timeout = self.config.queue_timeout
+        drop_abandoned = self.config.abandoned_work == "drop"
+        while queue:
+            call = queue.popleft()
+            if drop_abandoned and call.finished:
+                self.abandoned_dropped += 1
+                self.recorder.request_admission[call.index] = ABANDONED
+                continue
+            if timeout is not None and now - self.recorder.request_arrived_at[call.index] > timeout:
+                self._reject(call)
+                continue
+            return call
+        return None
 
     def _complete(self, call: SimCall) -> None:
+        if call.epoch != self._epoch:
+            return  # the server went down while this request was in service
         now = self.loop._now
+        del self._in_service[call]
         self.served += 1
         self.recorder.request_service_ended_at[call.index] = now
-        response = self._handle(call, now)
+        response = self.handle(call, now)
 
-        queue = self._queue
-        if queue:
-            self._start(queue.popleft(), now)
-        else:
-            self.busy -= 1
-        self.recorder.server_state(now, len(queue), self.busy)
+        self.busy -= 1
+        self._fill_workers(now)
+        self.recorder.server_state(now, len(self._queue), self.busy)
 
         rule = call.fault
         if rule is None:
@@ -164,7 +257,22 @@ class ServerModel:
         else:
             self._respond(call, self._fault_response(rule, call))
 
-    def _handle(self, call: SimCall, now: float) -> SimResponse:
+    def _fill_workers(self, now: float) -> None:
+        while self.busy < self._workers:
+            following = self._next_from_queue(now)
+            if following is None:
+                return
+            self.busy += 1
+            self._start(following, now)
+
+    def handle(self, call: SimCall, now: float) -> SimResponse:
+        """Compute the response to `call` when its service ends at `now`.
+
+        This is the extension point for a custom server model: a subclass overrides it to
+        serve another API, reading `call.method`, `call.path` and `call.endpoint`, and returns
+        a `SimResponse(status, json_data)`. Queueing, workers, latency, faults and recording
+        stay as they are.
+        """
         if call.endpoint == STATUS:
             state = self.jobs.state(call.job, now)
             if state is None:
@@ -180,13 +288,49 @@ class ServerModel:
             return SimResponse(200, {"job_id": str(call.job)})
         return SimResponse(404, {"error": f"no route for {call.method} {call.path}"})
 
+    # ------------------------------------------------------------------ capacity schedule
+
+    def _begin_window(self, window: CapacityWindow) -> None:
+        now = self.loop._now
+        if window.kind == "outage":
+            self._down = True
+            self._epoch += 1
+            lost = list(self._in_service) + list(self._queue)
+            self._in_service.clear()
+            self._queue.clear()
+            self.busy = 0
+            self.recorder.server_state(now, 0, 0)
+            for call in lost:
+                self._disconnect(call)
+            return
+        self._workers = self.config.workers if window.workers is None else window.workers
+        self._service_factor = window.service_factor
+
+    def _end_window(self, window: CapacityWindow) -> None:
+        now = self.loop._now
+        if window.kind == "outage":
+            self._down = False
+            return
+        self._workers = self.config.workers
+        self._service_factor = 1.0
+        self._fill_workers(now)
+        self.recorder.server_state(now, len(self._queue), self.busy)
+
+    # ------------------------------------------------------------------ responses
+
+    def _rate_limited_response(self) -> SimResponse:
+        limit = self.config.rate_limit
+        wait = max(1, math.ceil((1.0 - self._tokens) / limit.rate))
+        headers = CIMultiDictProxy(CIMultiDict({"Retry-After": str(wait)}))
+        return SimResponse(limit.status, {"error": "rate limit exceeded"}, headers=headers)
+
     def _fault_response(self, rule: FaultRule, call: SimCall) -> SimResponse:
         fault = fault_response(rule, _ENDPOINT_NAMES.get(call.endpoint, "other"), SIM_EPOCH + self.loop._now)
         headers = CIMultiDictProxy(CIMultiDict(fault.headers)) if fault.headers else _NO_HEADERS
         return SimResponse(fault.status, body=fault.body, content_type=fault.content_type, headers=headers)
 
     def _respond(self, call: SimCall, response: SimResponse) -> None:
-        latency = self._latency()
+        latency = self._response_latency()
         if latency > 0:
             self.loop.schedule_at(self.loop._now + latency, self._deliver, (call, response))
         else:
@@ -199,13 +343,21 @@ class ServerModel:
 
     def _disconnect(self, call: SimCall) -> None:
         """Close the request's connection without a response; the client learns after one latency."""
-        latency = self._latency()
-        if latency > 0:
-            self.loop.schedule_at(self.loop._now + latency, self._drop, call)
-        else:
-            self._drop(call)
+        self._fail_later(call, aiohttp.ServerDisconnectedError())
 
-    def _drop(self, call: SimCall) -> None:
-        error = aiohttp.ServerDisconnectedError()
+    def _refuse(self, call: SimCall) -> None:
+        """Refuse the connection, as a server that is down does; the client learns after one latency."""
+        key = ConnectionKey("sim.invalid", 80, False, True, None, None, None)
+        self._fail_later(call, aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "Connection refused")))
+
+    def _fail_later(self, call: SimCall, error: BaseException) -> None:
+        latency = self._response_latency()
+        if latency > 0:
+            self.loop.schedule_at(self.loop._now + latency, self._fail, (call, error))
+        else:
+            self._fail((call, error))
+
+    def _fail(self, item: tuple[SimCall, BaseException]) -> None:
+        call, error = item
         if not call.fail(error, self.loop._now):
             self.wasted += 1

@@ -121,7 +121,7 @@ class SimCall:
 
     __slots__ = (
         "session", "method", "path", "endpoint", "job", "timeout", "key", "future", "index",
-        "sent_at", "finished", "fault", "resent",
+        "sent_at", "finished", "fault", "resent", "epoch",
     )
 
     def __init__(self, session: SimSession, method: str, path: str, endpoint: int, job: int,
@@ -143,6 +143,8 @@ class SimCall:
         """Fault rule applied when the request finishes service, or None."""
         self.resent = False
         """True once the session has resent the request after a disconnect."""
+        self.epoch = 0
+        """The server's outage count when service started; a later outage voids the service."""
 
     def _send(self) -> asyncio.Future[SimResponse]:
         if self.future is None:
@@ -190,7 +192,8 @@ class SimCall:
         recorder = self.session._recorder
         recorder.request_finished(self.index, now, 0, CONNECTION_ERROR, -1)
         if (not self.resent and self.method in _IDEMPOTENT_METHODS
-                and isinstance(error, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError))):
+                and isinstance(error, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError))
+                and not isinstance(error, aiohttp.ClientConnectorError)):
             self.resent = True
             recorder.resends += 1
             self.index = recorder.request_sent(self.session._client, self.endpoint, self.job, now,

@@ -14,7 +14,7 @@ import numpy as np
 
 __all__ = ["Streams", "SERVER_STREAMS"]
 
-SERVER_STREAMS = ("service", "latency", "duration", "outcome", "faults", "stuck")
+SERVER_STREAMS = ("service", "latency", "duration", "outcome", "faults", "stuck", "network")
 """Names of the server model's streams."""
 
 # Keys are part of the reproducibility contract: changing one changes every result of a seed.
@@ -26,6 +26,7 @@ _KEYS = {
     "outcome": 5,
     "faults": 6,
     "stuck": 7,
+    "network": 8,
 }
 _CLIENT_KEY = 100
 

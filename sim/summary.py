@@ -19,7 +19,7 @@ import pandas as pd
 from sim import __version__
 from sim.engine import SimulationData
 from sim.recorder import ENDPOINTS
-from sim.tables import REQUEST_OUTCOMES, time_weighted
+from sim.tables import REQUEST_OUTCOMES, time_weighted, wasted_mask
 
 __all__ = ["summarize", "timing", "PERCENTILES"]
 
@@ -99,11 +99,17 @@ def summarize(data: SimulationData, requests: pd.DataFrame, jobs: pd.DataFrame,
             "rejected_queue_full": server.rejected,
             "faulted": server.faulted,
             "wasted_responses": server.wasted,
+            "refused_while_down": server.refused,
+            "rate_limited": server.rate_limited,
+            "network_dropped": server.network_dropped,
+            "abandoned_dropped": server.abandoned_dropped,
+            "wasted_work": wasted_work(requests),
             "jobs_created": len(server.jobs),
             "orphan_jobs": len(server.jobs) - len(known_jobs),
             "queue_length_max": _number(timeseries["queue_length_max"].max()) if len(timeseries) else 0.0,
         },
         "queueing": queueing(data, requests, warmup),
+        "capacity_windows": capacity_windows(data, timeseries),
         "peak_request_rate": {
             "requests_per_second": _number(peak_rate),
             "at_s": _number(float(timeseries["time"].iloc[peak_bin]) if len(timeseries) else 0.0),
@@ -112,6 +118,49 @@ def summarize(data: SimulationData, requests: pd.DataFrame, jobs: pd.DataFrame,
             "ratio_to_capacity": _number(peak_rate / capacity) if capacity > 0 else None,
         },
     }
+
+
+def wasted_work(requests: pd.DataFrame) -> dict[str, Any]:
+    """Service the server spent on requests whose client had already stopped waiting."""
+    mask = wasted_mask(requests)
+    service = (requests["service_ended_at"] - requests["service_started_at"]).to_numpy()
+    served = ~np.isnan(service)
+    total = float(service[served].sum())
+    wasted = float(service[mask].sum())
+    return {
+        "requests": int(mask.sum()),
+        "service_s": _number(wasted),
+        "fraction_of_service": _number(wasted / total) if total > 0 else 0.0,
+    }
+
+
+def capacity_windows(data: SimulationData, timeseries: pd.DataFrame) -> list[dict[str, Any]]:
+    """For each outage or degraded window: the request peak after it and how long the queue took to drain.
+
+    `drain_s` is the time from the window's end to the start of the first bin, after the
+    backlog built up, in which the queue stayed empty (its maximum is 0): 0 if no backlog built
+    up, None if the queue never emptied before the run ended.
+    """
+    out = []
+    times = timeseries["time"].to_numpy()
+    width = data.config.run.bin_width
+    for window in data.config.server.schedule:
+        after = times >= window.end
+        recovery = after & (times < window.end + 30.0)
+        rate = timeseries["request_rate"].to_numpy()
+        queue = timeseries["queue_length_max"].to_numpy()
+        busy = np.flatnonzero(after & (queue > 0))
+        # Drained: the first empty bin after the backlog that built up once the window ended.
+        drained = times[(times > times[busy[0]]) & (queue == 0)] if busy.size else np.array([window.end])
+        out.append({
+            "kind": window.kind,
+            "start_s": window.start,
+            "end_s": window.end,
+            "peak_rate_after_rps": _number(float(rate[recovery].max())) if recovery.any() else None,
+            "drain_s": _number(max(0.0, float(drained[0]) - window.end)) if drained.size else None,
+            "bin_width_s": width,
+        })
+    return out
 
 
 def queueing(data: SimulationData, requests: pd.DataFrame, start: float) -> dict[str, Any]:

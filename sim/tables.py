@@ -19,6 +19,7 @@ __all__ = [
     "timeseries_frame",
     "bin_edges",
     "time_weighted",
+    "wasted_mask",
 ]
 
 REQUEST_OUTCOMES = ("ok", "client_error", "server_error", "timeout", "connection_error", "unfinished")
@@ -112,6 +113,15 @@ def jobs_frame(data: SimulationData) -> pd.DataFrame:
     return frame.sort_values("client", kind="stable").reset_index(drop=True)
 
 
+def wasted_mask(requests: pd.DataFrame) -> np.ndarray:
+    """Return True for requests a worker served after their client had stopped waiting."""
+    ended = requests["service_ended_at"].to_numpy()
+    gave_up = requests["finished_at"].to_numpy()
+    unanswered = requests["outcome"].isin(["timeout", "unfinished"]).to_numpy()
+    # A client that timed out finished before the service ended; NaN compares False.
+    return ~np.isnan(ended) & unanswered & ~(gave_up >= ended)
+
+
 def bin_edges(end_time: float, width: float) -> np.ndarray:
     """Return bin edges `k * width` for k = 0..n, covering [0, end_time] with at least one bin.
 
@@ -149,6 +159,14 @@ def timeseries_frame(data: SimulationData, requests: pd.DataFrame) -> pd.DataFra
     rejected = requests["admission"].cat.codes.to_numpy() == ADMISSIONS.index("rejected")
     columns["rejected"] = np.bincount(index[rejected], minlength=bins)[:bins].astype(np.int64)
     columns["request_rate"] = total / width
+
+    # Wasted work: service that ended after the client had stopped waiting, by service end.
+    wasted = wasted_mask(requests)
+    ended = requests["service_ended_at"].to_numpy()
+    wasted_index = np.searchsorted(edges, ended[wasted], side="right") - 1
+    service = (ended - requests["service_started_at"].to_numpy())[wasted]
+    columns["wasted"] = np.bincount(wasted_index, minlength=bins)[:bins].astype(np.int64)
+    columns["wasted_service_s"] = np.bincount(wasted_index, weights=service, minlength=bins)[:bins]
 
     recorder = data.recorder
     times = np.frombuffer(recorder.state_time, dtype=np.float64)
