@@ -24,8 +24,8 @@ from client.validation import FieldError, check_fields
 __all__ = ["Backoff", "Jitter"]
 
 
-class Jitter(enum.Enum):
-    """How a delay is randomised around the capped exponential value `e(n)`."""
+class Jitter(str, enum.Enum):
+    """How a delay is randomised around the capped exponential value `e(n)`; compares equal to its string value."""
 
     NONE = "none"
     FULL = "full"

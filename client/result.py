@@ -8,8 +8,8 @@ from dataclasses import dataclass
 __all__ = ["TranslationResult", "TranslationStatus"]
 
 
-class TranslationStatus(enum.Enum):
-    """The one outcome of a job as the client saw it."""
+class TranslationStatus(str, enum.Enum):
+    """The one outcome of a job as the client saw it; compares equal to its string value."""
 
     COMPLETED = "completed"
     """The server reported the job completed."""

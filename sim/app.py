@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Callable
 
@@ -148,8 +149,28 @@ SERVER_KEY = web.AppKey("server", JobServer)
 
 
 def serve(config: ServerConfig, *, seed: int = 0, host: str | None = None, port: int | None = None) -> None:
-    """Run the job server until interrupted (Ctrl+C)."""
+    """Run the job server until interrupted (Ctrl+C), printing the address it listens on.
+
+    Raises `OSError` if the address cannot be bound (for example, the port is in use).
+    """
     host = config.host if host is None else host
     port = config.port if port is None else port
-    logger.info("job server listening on http://%s:%d", host, port)
-    web.run_app(create_app(config, seed=seed), host=host, port=port, print=None)
+    try:
+        asyncio.run(_serve(create_app(config, seed=seed), host, port))
+    except KeyboardInterrupt:
+        print("job server stopped", file=sys.stderr)
+
+
+async def _serve(app: web.Application, host: str, port: int) -> None:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        print(f"job server listening on http://{bound_host}:{bound_port} (Ctrl+C to stop)",
+              file=sys.stderr, flush=True)
+        logger.info("job server listening on http://%s:%d", bound_host, bound_port)
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -7,8 +7,9 @@ Exit status: 0 on success, 2 for an invalid config or invalid arguments (nothing
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if getattr(args, "seed", None) is not None:
             if args.seed < 0:
-                raise ConfigError(str(args.config), [f"--seed: must be an integer >= 0; got {args.seed}"])
+                print(f"error: --seed must be an integer >= 0; got {args.seed}", file=sys.stderr)
+                return EXIT_USAGE
             config = config.with_seed(args.seed)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -95,8 +97,13 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     if not 0 <= port <= 65535:
         print(f"error: --port must be in 0..65535; got {port}", file=sys.stderr)
         return EXIT_USAGE
-    serve(config.server, seed=config.run.seed if args.seed is None else args.seed,
-          host=args.host, port=port)
+    try:
+        serve(config.server, seed=config.run.seed if args.seed is None else args.seed,
+              host=args.host, port=port)
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host or config.server.host}:{port}: {exc.strerror or exc}; "
+              "choose another port with --port (0 picks a free one)", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -111,6 +118,9 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     client_level = getattr(logging, args.client_log_level)
+    # SIGTERM (from `timeout`, CI or a container) stops the run like Ctrl-C does, so that a
+    # half-written results folder is removed in both cases.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         if args.quiet:
             data = simulate(config, client_log_level=client_level, plugins=args.plugins)
@@ -120,16 +130,25 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         folder = write_folder(result, folder)
     except KeyboardInterrupt:
         print("interrupted; no results folder was written", file=sys.stderr)
-        return 130
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Exit at once: tearing down thousands of suspended virtual clients one by one takes
+        # seconds and only produces noise, and nothing is left on disk to clean up.
+        os._exit(130)
     except Exception:
         logger.exception("run of %s failed; no results folder was written", args.config)
         return EXIT_FAILED
 
     if not args.quiet:
-        _print_summary(result.summary, result.timing, folder)
+        _print_summary(result.summary, result.timing)
+        print(f"results: {folder}")
     else:
         print(folder)
     return EXIT_OK
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _simulate_with_progress(config: Config, client_level: int, plugins: Any) -> Any:
@@ -154,7 +173,7 @@ def _simulate_with_progress(config: Config, client_level: int, plugins: Any) -> 
         return simulate(config, progress=report, client_log_level=client_level, plugins=plugins)
 
 
-def _print_summary(summary: dict[str, Any], timing: dict[str, Any], folder: Path) -> None:
+def _print_summary(summary: dict[str, Any], timing: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -167,6 +186,8 @@ def _print_summary(summary: dict[str, Any], timing: dict[str, Any], folder: Path
 
     jobs = summary["jobs"]
     outcomes = ", ".join(f"{name} {count:,}" for name, count in jobs["outcomes"].items() if count)
+    clients = summary["clients"]
+    table.add_row("clients started", f"{clients['started']:,} of {clients['configured']:,}")
     table.add_row("jobs", f"{jobs['total']:,} ({outcomes})")
     for key, label in (("completion_latency_s", "completion latency"), ("detection_delay_s", "detection delay")):
         figures = summary[key]
@@ -190,10 +211,9 @@ def _print_summary(summary: dict[str, Any], timing: dict[str, Any], folder: Path
         + (f" ({ratio:.2f}x capacity {peak['capacity_rps']:,.0f} req/s)" if ratio is not None else ""),
     )
     table.add_row("simulated time", seconds(summary["simulated_seconds"]))
-    table.add_row("wall time", seconds(timing["wall_seconds"]))
+    table.add_row("wall time of the simulation", seconds(timing["wall_seconds"]))
     rate = timing["simulated_requests_per_wall_second"]
     table.add_row("simulated requests per wall second", "-" if rate is None else f"{rate:,.0f}")
-    table.add_row("results", str(folder))
     Console().print(table)
 
 

@@ -20,6 +20,7 @@ import dataclasses
 import difflib
 import enum
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -365,7 +366,9 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(str(path), [f"cannot read the file: {exc}"]) from None
 
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise ConfigError(str(path), [str(exc)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
 
@@ -374,6 +377,35 @@ def load_config(path: str | Path) -> Config:
     if isinstance(data, dict) and "name" not in data:
         data = {"name": path.stem, **data}
     return config_from_dict(data, source=str(path))
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys and reads YAML 1.2 numbers such as `5e-3`.
+
+    PyYAML follows YAML 1.1, where `5e-3` (no dot, no sign on the exponent) is a string.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise _DuplicateKey(f"line {line}: duplicate key {key!r}; a later value would silently "
+                                    "replace the earlier one, so keep one of them")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def config_from_dict(data: Any, *, source: str = "<dict>") -> Config:
@@ -435,6 +467,13 @@ def _build_dataclass(cls: type, data: Any, path: str, problems: list[str]) -> An
         value = _convert(hints[name], data[name], _join(path, name), spec.metadata, problems)
         if value is not _MISSING:
             kwargs[name] = value
+
+    for name, spec in specs.items():
+        required = spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
+        if required and name not in data:
+            kind = getattr(cls, "kind", None)
+            context = f" for kind {kind}" if isinstance(kind, str) else ""
+            problems.append(f"{_join(path, name)}: missing; this key is required{context}")
 
     if len(problems) > before:
         return _MISSING

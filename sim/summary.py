@@ -115,7 +115,7 @@ def summarize(data: SimulationData, requests: pd.DataFrame, jobs: pd.DataFrame,
             "at_s": _number(float(timeseries["time"].iloc[peak_bin]) if len(timeseries) else 0.0),
             "bin_width_s": config.run.bin_width,
             "capacity_rps": _number(capacity),
-            "ratio_to_capacity": _number(peak_rate / capacity) if capacity > 0 else None,
+            "ratio_to_capacity": _number(peak_rate / capacity) if 0 < capacity < math.inf else None,
         },
     }
 

@@ -122,7 +122,9 @@ ALWAYS_503 = Case(make_server(faults=ALWAYS_503_ON_CREATE), make_policy(max_atte
 UNKNOWN_JOB = Case(make_server(), POLICY, wait_for_unknown_job)
 
 # Each create request takes 0.2 s to serve but the client waits only 0.05 s for it.
-REQUEST_TIMES_OUT = Case(make_server(service_time=0.2), make_policy(request_timeout=0.05, max_attempts=2))
+# The request timeout leaves the server enough time to receive each request even on a busy
+# machine, but far less than the service time, so both attempts time out.
+REQUEST_TIMES_OUT = Case(make_server(service_time=0.6), make_policy(request_timeout=0.15, max_attempts=2))
 
 # The create request is still being served when the total timeout of 0.3 s runs out.
 DEADLINE_IN_REQUEST = Case(make_server(service_time=0.6), make_policy(total_timeout=0.3))

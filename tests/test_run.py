@@ -219,3 +219,31 @@ def test_polls_counted_per_job(herd_runs: dict[str, Path]) -> None:
     answered_polls = pending.groupby("client", observed=True).size()
     # Every successful status response but the last of each job said "pending".
     assert (jobs.loc[answered_polls.index, "polls"] == answered_polls - 1).all()
+
+
+def test_zero_service_time_runs(tmp_path: Path) -> None:
+    # Infinite capacity: the summary has no capacity ratio and the table must still print.
+    config = write_config(tmp_path, {"server": {"service_time": 0, "latency": 0}, "workload": {"clients": 20}})
+    assert main(["run", str(config), "--out", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["peak_request_rate"]["ratio_to_capacity"] is None
+
+
+def test_duplicate_key_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "dup.yaml"
+    config.write_text("workload: {clients: 5}\nworkload: {clients: 7}\n", encoding="utf-8")
+    assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert "duplicate key 'workload'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_yaml_12_exponent_is_number(tmp_path: Path) -> None:
+    config = tmp_path / "exp.yaml"
+    config.write_text("server: {service_time: {kind: exponential, mean: 5e-3}}\n", encoding="utf-8")
+    assert load_config(config).server.service_time.mean == 0.005
+
+
+def test_missing_distribution_parameter_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, {"server": {"latency": {"kind": "constant"}}})
+    assert main(["validate", str(config)]) == 2
+    assert "server.latency.value: missing" in capsys.readouterr().err
