@@ -4,7 +4,8 @@ A client coroutine is `async def client(context: ClientContext) -> None`. It sen
 through `context.session` (the `SimSession` stand-in for `aiohttp.ClientSession`), draws
 randomness only from `context.rng`, and reports each job it runs with `context.job_started()`
 and then `context.job_finished(...)` (or `context.record_result(...)` for a
-`TranslationResult`). A job still running when the run's duration ends is recorded as
+`TranslationResult`). A coroutine that retries sets `context.session.attempt` to the attempt
+number before each request, so that the requests table and the retry count are right. A job still running when the run's duration ends is recorded as
 `unfinished` by the engine.
 
 Built in:

@@ -36,7 +36,7 @@ def plot_request_rate(ax: Axes, timeseries: pd.DataFrame, capacity: float, bin_w
     time = timeseries["time"].to_numpy()
     stacks, labels, colours = [], [], []
     for outcome, colour in _OUTCOME_COLOURS.items():
-        series = sum(timeseries[f"{endpoint}_{outcome}"].to_numpy() for endpoint in ("create", "status"))
+        series = sum(timeseries[f"{endpoint}_{outcome}"].to_numpy() for endpoint in ("create", "status", "other"))
         if np.any(series):
             stacks.append(series / bin_width)
             labels.append(outcome.replace("_", " "))
@@ -49,7 +49,7 @@ def plot_request_rate(ax: Axes, timeseries: pd.DataFrame, capacity: float, bin_w
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel(f"requests sent per second ({bin_width:g} s bins)")
     ax.set_title("Request rate by outcome")
-    ax.set_xlim(left=0)
+    ax.set_xlim(0, max(float(time[-1]) + bin_width, bin_width) if len(time) else 1.0)
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper right", fontsize="small")
     ax.grid(alpha=0.3)

@@ -80,8 +80,9 @@ def jobs_frame(data: SimulationData) -> pd.DataFrame:
     finished_at = np.frombuffer(recorder.job_finished_at, dtype=np.float64).copy()
     outcome = np.frombuffer(recorder.job_outcome, dtype=np.uint8).copy()
 
-    known = number >= 0
     created = np.frombuffer(jobs.created_at, dtype=np.float64)
+    # A custom client may record its own job keys; only numbers the job table has are joined.
+    known = (number >= 0) & (number < len(created))
     ends = np.frombuffer(jobs.finishes_at, dtype=np.float64)
     failed = np.frombuffer(bytes(jobs.failed), dtype=np.uint8)
     server_created_at = np.full(len(number), np.nan)
@@ -151,7 +152,7 @@ def timeseries_frame(data: SimulationData, requests: pd.DataFrame) -> pd.DataFra
     outcome = requests["outcome"].cat.codes.to_numpy()
     total = np.bincount(index, minlength=bins)[:bins]
     columns["requests"] = total.astype(np.int64)
-    for e, endpoint_name in enumerate(ENDPOINTS[:2]):
+    for e, endpoint_name in enumerate(ENDPOINTS):
         for o, outcome_name in enumerate(REQUEST_OUTCOMES):
             mask = (endpoint == e) & (outcome == o)
             counts = np.bincount(index[mask], minlength=bins)[:bins]
