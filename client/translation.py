@@ -64,7 +64,7 @@ class _Run:
     """Book-keeping of one job: its deadline and what it has cost so far."""
 
     __slots__ = ("loop", "started_at", "deadline", "job_id", "requests", "retries", "polls",
-                 "waited", "connection_wait", "queued_at")
+                 "waited", "connection_wait", "queued_at", "queued")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, total_timeout: float) -> None:
         self.loop = loop
@@ -77,6 +77,7 @@ class _Run:
         self.waited = 0.0
         self.connection_wait = 0.0
         self.queued_at = 0.0
+        self.queued = False
 
     def result(self, status: TranslationStatus, error: str | None) -> TranslationResult:
         return TranslationResult(
@@ -102,7 +103,7 @@ class TranslationClient:
 
     `session` may be any object with the `request()` and `close()` subset of
     `aiohttp.ClientSession` that this class uses; a session passed in is not closed by the client.
-    `rng` (or `seed`, which builds one) is the only source of jitter and idempotency keys.
+    `rng` (or `seed`, which builds one) is the only source of jitter.
     `connection_limit` caps the pooled connections of the session the client creates; 100 is
     aiohttp's own default. `hooks` observe attempts, retries and outcomes.
     """
@@ -215,8 +216,10 @@ class TranslationClient:
         return result
 
     async def _create(self, run: _Run) -> str:
-        # The key comes from the client's generator so that a seeded run is reproducible.
-        key = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        # The key must be unique across clients, even ones a user built with the same seed, so
+        # it comes from the OS rather than the seeded generator. Its value never changes what
+        # the server does (only whether two keys are equal), so seeded runs stay reproducible.
+        key = str(uuid.uuid4())
         data, _ = await self._send(run, "POST", self._create_url, "create_job",
                                    headers={"Idempotency-Key": key})
         job_id = data.get("job_id") if isinstance(data, dict) else None
@@ -322,6 +325,10 @@ class TranslationClient:
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 error = exc
                 cause = _describe(exc)
+                if run.queued:
+                    # The request timed out while waiting for a pooled connection.
+                    run.queued = False
+                    run.connection_wait += loop.time() - run.queued_at
 
             delay = self._plan_retry(run, method, endpoint, attempt, cause, delay, retry_after)
             if hooks.on_retry is not None:
@@ -379,9 +386,11 @@ class TranslationClient:
         try:
             data = await response.json(content_type=None)
         except ValueError as exc:
+            body = await response.text(errors="replace")
             raise _Stop(
                 TranslationStatus.UNEXPECTED_RESPONSE,
-                f"{method} {endpoint} returned HTTP {response.status} with a body that is not JSON: {exc}",
+                f"{method} {endpoint} returned HTTP {response.status} with a body that is not JSON "
+                f"({exc}): {_quote(body)}",
             ) from None
         hint = None
         if "Retry-After" in response.headers:
@@ -414,11 +423,13 @@ async def _on_queued_start(session: Any, context: Any, params: Any) -> None:
     run = context.trace_request_ctx
     if isinstance(run, _Run):
         run.queued_at = run.loop.time()
+        run.queued = True
 
 
 async def _on_queued_end(session: Any, context: Any, params: Any) -> None:
     run = context.trace_request_ctx
-    if isinstance(run, _Run):
+    if isinstance(run, _Run) and run.queued:
+        run.queued = False
         run.connection_wait += run.loop.time() - run.queued_at
 
 

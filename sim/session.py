@@ -195,6 +195,7 @@ class SimCall:
                 and isinstance(error, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError))
                 and not isinstance(error, aiohttp.ClientConnectorError)):
             self.resent = True
+            self.fault = None  # a fault rule fired for the first transmission only
             recorder.resends += 1
             self.index = recorder.request_sent(self.session._client, self.endpoint, self.job, now,
                                                self.session.attempt)
