@@ -1,4 +1,4 @@
-"""What a job ended as, from the client's side."""
+"""Job outcomes as the client sees them."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ class TranslationStatus(str, enum.Enum):
     """The total timeout was reached, or the next step would have ended past it."""
 
     JOB_NOT_FOUND = "job_not_found"
-    """The server answered 404 for the job id; not retried."""
+    """The server returned 404 for the job id; not retried."""
 
     HTTP_ERROR = "http_error"
-    """The server answered a status that is not retried (a 4xx other than 408 and 429)."""
+    """The server returned a status that is not retried (a 4xx other than 408 and 429)."""
 
     GAVE_UP = "gave_up"
     """One request failed `max_attempts` times in a row."""

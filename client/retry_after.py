@@ -16,11 +16,11 @@ __all__ = ["RetryAfterError", "parse_retry_after"]
 
 
 class RetryAfterError(ValueError):
-    """A `Retry-After` value that cannot be used; the message says why."""
+    """A `Retry-After` value that cannot be used; the message gives the reason."""
 
 
 def parse_retry_after(value: str, date: str | None = None) -> float:
-    """Return the delay in seconds that a `Retry-After` value asks for, at least 0.
+    """Return the delay in seconds that a `Retry-After` value requests, at least 0.
 
     `date` is the response's `Date` header, the reference for an HTTP-date. A date in the past
     gives 0. Raises `RetryAfterError` for a negative, non-finite or malformed value.

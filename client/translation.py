@@ -237,8 +237,8 @@ class TranslationClient:
 
         While the job is pending the next poll waits the polling schedule's delay. If a pending
         response carries a Retry-After header, that hint (bounded by `max_retry_after`)
-        replaces the schedule's delay for that poll, because the server knows best how long
-        the job has left.
+        replaces the schedule's delay for that poll, because the server has the best estimate of
+        the job's remaining time.
         """
         url = self._status_prefix + quote(run.job_id, safe="")
         policy = self._policy
@@ -279,8 +279,8 @@ class TranslationClient:
                     headers: dict[str, str] | None = None) -> tuple[Any, float | None]:
         """Send one request, retrying retryable failures.
 
-        Returns the decoded JSON of the 2xx response and the delay its Retry-After header asks
-        for (None without one). Raises `_Stop` when the job must end.
+        Returns the decoded JSON of the 2xx response and the delay its Retry-After header requests
+        (None without one). Raises `_Stop` when the job must end.
         """
         session = self._session if self._session is not None else self._open_session()
         policy = self._policy

@@ -18,7 +18,7 @@ _BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
 
 
 class FieldError(ValueError):
-    """A field's value breaks its rule; `field`, `rule` and `value` say which, what and how."""
+    """A field's value breaks its rule; `field`, `rule` and `value` give the field, the rule and the value."""
 
     def __init__(self, owner: str, field: str, rule: str, value: Any) -> None:
         super().__init__(f"{owner}.{field} must be {rule}; got {value!r}")

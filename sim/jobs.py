@@ -59,7 +59,7 @@ class JobTable:
         self.failed = bytearray()
         """1 where the job ends in error, else 0."""
         self.replayed = 0
-        """Creates answered with an existing job because their Idempotency-Key was known."""
+        """Create requests that returned an existing job because their Idempotency-Key was known."""
 
     def __len__(self) -> int:
         return len(self.created_at)

@@ -61,7 +61,7 @@ def resolve(config: Config, search: Path | None = None, *, source: str = "<confi
 def resolve_object(path: str, search: Path | None = None) -> Any:
     """Import "package.module:name" and return the object, trying `search` first as an import root.
 
-    Raises `ValueError` that says what is wrong and how to fix it.
+    Raises `ValueError` with a message that states the problem and the fix.
     """
     module_name, _, name = path.partition(":")
     if not module_name or not name:

@@ -107,7 +107,7 @@ class ServerModel:
         self.served = 0
         """Requests that finished service by a worker."""
         self.wasted = 0
-        """Responses nobody waited for any more: the client had timed out or was cancelled."""
+        """Responses no client waited for any more: the client had timed out or was cancelled."""
         recorder.server_state(loop.time(), 0, 0)
 
         for window in config.schedule:

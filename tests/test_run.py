@@ -217,7 +217,7 @@ def test_polls_counted_per_job(herd_runs: dict[str, Path]) -> None:
     jobs = pd.read_parquet(herd_runs["first"] / "jobs.parquet").set_index("client")
     pending = requests[(requests["endpoint"] == "status") & (requests["outcome"] == "ok")]
     answered_polls = pending.groupby("client", observed=True).size()
-    # Every successful status response but the last of each job said "pending".
+    # Every successful status response but the last of each job reported "pending".
     assert (jobs.loc[answered_polls.index, "polls"] == answered_polls - 1).all()
 
 
