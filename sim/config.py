@@ -16,6 +16,7 @@ the rule and the value received.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import difflib
 import enum
@@ -31,7 +32,7 @@ import yaml
 
 from client import Backoff, ClientPolicy
 from client.validation import FieldError, check_fields, violated_rule
-from sim.distributions import Constant, Distribution, LogNormal
+from sim.distributions import Constant, Distribution, Empirical, LogNormal, SAMPLE_UNITS, SampleFileError, read_samples
 
 __all__ = [
     "AtOnce",
@@ -44,6 +45,8 @@ __all__ = [
     "Poisson",
     "RunConfig",
     "ServerConfig",
+    "Stage",
+    "Stages",
     "UniformWindow",
     "WorkloadConfig",
     "config_from_dict",
@@ -237,7 +240,11 @@ class ServerConfig:
 
     @property
     def capacity(self) -> float:
-        """Requests per second the workers can serve: workers / mean service time."""
+        """Requests per second the workers can serve: workers / mean service time.
+
+        NOTE: uses `service_time` alone. Where `service_time_create` or `service_time_status`
+        differ, the true capacity depends on the mix of endpoints, between the two rates.
+        """
         mean = self.service_time.mean
         return math.inf if mean == 0 else self.workers / mean
 
@@ -271,7 +278,58 @@ class Poisson:
         check_fields(self)
 
 
-Arrival = AtOnce | UniformWindow | Poisson
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One stage of a `stages` arrival: the rate moves linearly to `target` over `duration`."""
+
+    duration: float = field(metadata={"gt": 0, "unit": "s"})
+    target: float = field(metadata={"ge": 0, "unit": "1/s"})
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """Clients arrive at a rate that follows a list of stages, as k6's ramping arrival rate does.
+
+    The rate starts at `start_rate` clients per second. Within each stage it moves linearly to
+    the stage's `target` by the stage's end, so a stage whose target equals the rate before it
+    keeps that rate. Arrivals end with the last stage, and `workload.clients` is a ceiling:
+    arrivals past it are dropped and counted, like k6's dropped iterations. `spacing: poisson`
+    draws arrivals as a Poisson process of that rate (independent users); `even` spaces them
+    regularly, as k6 does.
+    """
+
+    kind: ClassVar[str] = "stages"
+    stages: tuple[Stage, ...] = ()
+    start_rate: float = field(default=0.0, metadata={"ge": 0, "unit": "1/s"})
+    spacing: Literal["poisson", "even"] = "poisson"
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if not self.stages:
+            raise FieldError("Stages", "stages", "a non-empty list of {duration, target}", [])
+        if self.expected_clients <= 0:
+            rates = (self.start_rate, *(stage.target for stage in self.stages))
+            raise FieldError("Stages", "stages", "a schedule whose start_rate or some target is above 0", rates)
+
+    @property
+    def expected_clients(self) -> float:
+        """Mean number of arrivals over all stages: the area under the rate curve."""
+        total, rate = 0.0, self.start_rate
+        for stage in self.stages:
+            total += 0.5 * (rate + stage.target) * stage.duration
+            rate = stage.target
+        return total
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first stage's start to the last stage's end."""
+        return math.fsum(stage.duration for stage in self.stages)
+
+
+Arrival = AtOnce | UniformWindow | Poisson | Stages
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +337,8 @@ class WorkloadConfig:
     """Who sends requests: `clients` virtual clients, each running `jobs_per_client` jobs."""
 
     clients: int = field(default=100, metadata={"ge": 1})
+    """Virtual clients in the run; with `stages` arrivals, the most that may arrive."""
+
     arrival: Arrival = field(default_factory=AtOnce)
     """When clients start. Every arrival kind is an open workload: starts never wait for the server."""
 
@@ -376,7 +436,7 @@ def load_config(path: str | Path) -> Config:
         data = {}
     if isinstance(data, dict) and "name" not in data:
         data = {"name": path.stem, **data}
-    return config_from_dict(data, source=str(path))
+    return config_from_dict(data, source=str(path), base_dir=path.parent)
 
 
 class _DuplicateKey(ValueError):
@@ -408,12 +468,20 @@ _StrictLoader.add_implicit_resolver(
 )
 
 
-def config_from_dict(data: Any, *, source: str = "<dict>") -> Config:
-    """Validate a config given as nested dicts (as parsed from YAML) and build it."""
+def config_from_dict(data: Any, *, source: str = "<dict>", base_dir: str | Path | None = None) -> Config:
+    """Validate a config given as nested dicts (as parsed from YAML) and build it.
+
+    Files the config names (an empirical distribution's samples) are read relative to
+    `base_dir`, by default the working directory.
+    """
     problems: list[str] = []
     if not isinstance(data, dict):
         raise ConfigError(source, [f"the top level must be a mapping of sections; got {_show(data)}"])
-    config = _build_dataclass(Config, data, "", problems)
+    token = _BASE_DIR.set(Path(base_dir) if base_dir is not None else Path.cwd())
+    try:
+        config = _build_dataclass(Config, data, "", problems)
+    finally:
+        _BASE_DIR.reset(token)
     if problems:
         raise ConfigError(source, problems)
     return config
@@ -442,6 +510,9 @@ def config_to_dict(config: Any) -> Any:
 # ----------------------------------------------------------------------------- validation
 
 _MISSING = object()
+
+_BASE_DIR: contextvars.ContextVar[Path] = contextvars.ContextVar("config_base_dir")
+"""Directory that relative file paths in the config being built are read from."""
 
 
 def _build_dataclass(cls: type, data: Any, path: str, problems: list[str]) -> Any:
@@ -582,7 +653,65 @@ def _convert_kind(options: list[type], value: Any, path: str, problems: list[str
         hint = _suggest(kind, list(kinds)) if isinstance(kind, str) else ""
         problems.append(f"{path}.kind: must be one of {', '.join(kinds)}; got {_show(kind)}{hint}")
         return _MISSING
+    if kinds[kind] is Empirical:
+        value = _read_empirical(value, path, problems)
+        if value is _MISSING:
+            return _MISSING
     return _build_dataclass(kinds[kind], value, path, problems)
+
+
+_EMPIRICAL_KEYS = ("samples", "file", "column", "unit")
+
+
+def _read_empirical(value: dict[str, Any], path: str, problems: list[str]) -> Any:
+    """Turn an empirical distribution's `file`, `column` and `unit` into `samples` in seconds."""
+    unknown = [key for key in value if key not in (*_EMPIRICAL_KEYS, "kind")]
+    for key in unknown:
+        problems.append(_unknown_key(key, path, list(_EMPIRICAL_KEYS)))
+    has_file, has_samples = "file" in value, "samples" in value
+    if has_file == has_samples:
+        problems.append(f"{path}: give exactly one of samples (a list of numbers) or file (a path); "
+                        f"got {'both' if has_file else 'neither'}")
+        return _MISSING
+    if unknown:
+        return _MISSING
+
+    unit = value.get("unit", "s")
+    column = value.get("column")
+    if not isinstance(unit, str):
+        problems.append(f"{path}.unit: must be one of s, ms, us; got {_show(unit)}")
+        return _MISSING
+    if column is not None and not isinstance(column, str):
+        problems.append(f"{path}.column: expected a string naming a CSV column; got {_show(column)}")
+        return _MISSING
+
+    if has_file:
+        if not isinstance(value["file"], str):
+            problems.append(f"{path}.file: expected a path as a string; got {_show(value['file'])}")
+            return _MISSING
+        try:
+            samples = read_samples(_BASE_DIR.get() / value["file"], column, unit)
+        except SampleFileError as exc:
+            problems.append(f"{path}.{exc.key}: {exc}")
+            return _MISSING
+        return {"kind": "empirical", "samples": list(samples)}
+
+    if column is not None:
+        problems.append(f"{path}.column: only applies with file; got {_show(column)}")
+        return _MISSING
+    samples = value["samples"]
+    if not isinstance(samples, list):
+        problems.append(f"{path}.samples: expected a list of numbers; got {_show(samples)}")
+        return _MISSING
+    if unit == "s":
+        return {"kind": "empirical", "samples": samples}
+    try:
+        scale = SAMPLE_UNITS[unit]
+    except KeyError:
+        problems.append(f"{path}.unit: must be one of s, ms, us; got {_show(unit)}")
+        return _MISSING
+    numbers = all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in samples)
+    return {"kind": "empirical", "samples": [item * scale for item in samples] if numbers else samples}
 
 
 def _check_range(value: Any, path: str, metadata: Any, problems: list[str]) -> Any:
@@ -620,5 +749,5 @@ def _show(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
-        return "a list"
+        return "a list" if value else "an empty list"
     return repr(value)

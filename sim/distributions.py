@@ -5,6 +5,7 @@ Each distribution is a small frozen dataclass named by its `kind` in the config:
     service_time: {kind: exponential, mean: 0.01}
     job_duration: {kind: lognormal, median: 20, sigma: 0.5}
     latency: 0.002            # a bare number is a constant
+    service_time: {kind: empirical, file: service-times.csv, column: seconds}
 
 All values are in seconds. A `Sampler` draws from one distribution with its own numpy
 generator, a block at a time, because one numpy call per scalar costs more than the simulation
@@ -14,9 +15,11 @@ per-client quantities such as think time.
 
 from __future__ import annotations
 
+import csv
 import math
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -26,11 +29,15 @@ from client.validation import FieldError, check_fields
 __all__ = [
     "Constant",
     "Distribution",
+    "Empirical",
     "Exponential",
     "LogNormal",
     "Sampler",
     "Uniform",
     "DISTRIBUTIONS",
+    "SAMPLE_UNITS",
+    "SampleFileError",
+    "read_samples",
 ]
 
 _BLOCK = 4096  # draws per refill; fixed, because it decides which numbers a seed yields
@@ -124,9 +131,44 @@ class LogNormal:
         return rng.lognormvariate(math.log(self.median), self.sigma)
 
 
-Distribution = Constant | Exponential | Uniform | LogNormal
+@dataclass(frozen=True, slots=True)
+class Empirical:
+    """Resamples measured values: each draw picks one of `samples` (seconds) with equal chance.
 
-DISTRIBUTIONS: dict[str, type] = {cls.kind: cls for cls in (Constant, Exponential, Uniform, LogNormal)}
+    Use it to replay service times or job durations measured in production, tails and all. In
+    a config, give the values inline (`samples: [0.004, 0.005, 0.031]`) or name a file of them
+    (`file`, with `column` for a CSV with a header, and `unit: ms` for values in milliseconds);
+    the loader reads the file into `samples`, so a run's saved config carries the values it
+    used and replays without the file.
+    """
+
+    kind: ClassVar[str] = "empirical"
+    samples: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not self.samples:
+            raise FieldError("Empirical", "samples", "a non-empty list of seconds", list(self.samples))
+        for index, value in enumerate(self.samples):
+            if not math.isfinite(value) or value < 0:
+                raise FieldError("Empirical", f"samples[{index}]", "a finite number >= 0", value)
+
+    @property
+    def mean(self) -> float:
+        return math.fsum(self.samples) / len(self.samples)
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        values = np.asarray(self.samples, dtype=float)
+        return values[rng.integers(0, len(values), size)]
+
+    def sample(self, rng: random.Random) -> float:
+        return self.samples[rng.randrange(len(self.samples))]
+
+
+Distribution = Constant | Exponential | Uniform | LogNormal | Empirical
+
+DISTRIBUTIONS: dict[str, type] = {
+    cls.kind: cls for cls in (Constant, Exponential, Uniform, LogNormal, Empirical)
+}
 """Distribution classes by their config `kind`."""
 
 
@@ -155,3 +197,82 @@ class Sampler:
             index = 0
         self._next = index + 1
         return self._values[index]
+
+
+# ----------------------------------------------------------------------------- sample files
+
+SAMPLE_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+"""Seconds per unit of the values in a sample file."""
+
+
+class SampleFileError(ValueError):
+    """A sample file that cannot be used; `key` names the config key to fix."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def read_samples(path: Path, column: str | None = None, unit: str = "s") -> tuple[float, ...]:
+    """Read measured values from a text or CSV file and return them in seconds.
+
+    The file contains one value per line, or is a CSV whose header names its columns; `column`
+    picks one of several. Blank lines and lines starting with `#` are skipped. Every value must
+    be a finite number >= 0, in `unit` (s, ms or us).
+
+    Raises `SampleFileError` naming the config key (`file`, `column` or `unit`), the rule, the
+    value and the line.
+    """
+    if unit not in SAMPLE_UNITS:
+        raise SampleFileError("unit", f"must be one of {', '.join(SAMPLE_UNITS)}; got {unit!r}")
+    scale = SAMPLE_UNITS[unit]
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = [(number, row) for number, row in enumerate(csv.reader(handle), start=1)
+                    if row and any(cell.strip() for cell in row) and not row[0].lstrip().startswith("#")]
+    except FileNotFoundError:
+        raise SampleFileError("file", f"no such file: {str(path)!r}; paths are relative to the config file") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SampleFileError("file", f"cannot read {str(path)!r}: {exc}") from None
+    if not rows:
+        raise SampleFileError("file", f"{str(path)!r} is empty: no values found; give one number per line")
+
+    header = None
+    if not _is_number(rows[0][1][0]):
+        header = [cell.strip() for cell in rows[0][1]]
+        rows = rows[1:]
+    index = _column_index(path, header, len(rows[0][1]) if rows else 1, column)
+
+    values = []
+    for number, row in rows:
+        cell = row[index].strip() if index < len(row) else ""
+        value = float(cell) if _is_number(cell) else math.nan
+        if not math.isfinite(value) or value < 0:
+            raise SampleFileError(
+                "file", f"{str(path)!r} line {number}: each value must be a finite number >= 0; got {cell!r}"
+            )
+        values.append(value * scale)
+    if not values:
+        raise SampleFileError("file", f"{str(path)!r} has a header but no values")
+    return tuple(values)
+
+
+def _column_index(path: Path, header: list[str] | None, width: int, column: str | None) -> int:
+    if column is None:
+        if width > 1:
+            named = f"; columns are {', '.join(header)}" if header else ""
+            raise SampleFileError("column", f"{str(path)!r} has {width} columns; name one with `column`{named}")
+        return 0
+    if header is None:
+        raise SampleFileError("column", f"{str(path)!r} has no header line to find column {column!r} in")
+    if column not in header:
+        raise SampleFileError("column", f"{str(path)!r} has no column {column!r}; columns are {', '.join(header)}")
+    return header.index(column)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
