@@ -168,7 +168,7 @@ def _simulate_with_progress(config: Config, client_level: int, plugins: Any) -> 
         task = progress.add_task(config.name, total=config.workload.clients, now=0.0)
 
         def report(now: float, done: int, total: int) -> None:
-            progress.update(task, completed=done, now=now)
+            progress.update(task, completed=done, total=total, now=now)
 
         return simulate(config, progress=report, client_log_level=client_level, plugins=plugins)
 
@@ -187,7 +187,9 @@ def _print_summary(summary: dict[str, Any], timing: dict[str, Any]) -> None:
     jobs = summary["jobs"]
     outcomes = ", ".join(f"{name} {count:,}" for name, count in jobs["outcomes"].items() if count)
     clients = summary["clients"]
-    table.add_row("clients started", f"{clients['started']:,} of {clients['configured']:,}")
+    dropped = clients.get("arrivals_dropped", 0)
+    table.add_row("clients started", f"{clients['started']:,} of {clients['configured']:,}"
+                  + (f" ({dropped:,} arrivals dropped)" if dropped else ""))
     table.add_row("jobs", f"{jobs['total']:,} ({outcomes})")
     for key, label in (("completion_latency_s", "completion latency"), ("detection_delay_s", "detection delay")):
         figures = summary[key]

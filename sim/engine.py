@@ -42,6 +42,8 @@ class SimulationData:
     recorder: Recorder
     server: ServerModel
     clients_started: int
+    arrivals_dropped: int
+    """Arrivals a `stages` schedule brought past the `workload.clients` ceiling, not started."""
     end_time: float
     """Simulated time when the run ended, in seconds."""
     wall_seconds: float
@@ -97,6 +99,7 @@ def _simulate(config: Config, progress: Progress | None, plugins: Plugins) -> Si
         recorder=recorder,
         server=server,
         clients_started=run.started,
+        arrivals_dropped=run.dropped,
         end_time=loop.time(),
         wall_seconds=wall_seconds,
         events=loop.events_run,
@@ -114,7 +117,14 @@ class _Run:
         self.recorder = recorder
         self.progress = progress
         self.server: ServerModel | None = None
-        self.starts = start_times(config.workload, streams.generator("arrivals")).tolist()
+        starts = start_times(config.workload, streams.generator("arrivals"))
+        ceiling = config.workload.clients
+        self.dropped = max(0, len(starts) - ceiling)
+        if self.dropped:
+            logger.warning("the arrival stages bring %d clients but workload.clients is %d: the last %d "
+                           "arrivals are dropped; raise workload.clients to run them all",
+                           len(starts), ceiling, self.dropped)
+        self.starts = starts[:ceiling].tolist()
         self.started = 0
         self.finished = 0
         self.ending = False
@@ -124,11 +134,18 @@ class _Run:
     async def main(self, loop: VirtualTimeLoop) -> None:
         self.loop = loop
         self.all_done = loop.create_future()
+        if not self.starts:
+            return
         loop.schedule_at(self.starts[0], self._start, 0)
         duration = self.config.run.duration
         if duration is not None:
             loop.schedule_at(duration, self._end, None)
         await self.all_done
+
+    @property
+    def expected(self) -> int:
+        """Clients this run will start, if it runs to the end."""
+        return len(self.starts)
 
     def report(self, loop: VirtualTimeLoop) -> None:
         self.progress(loop.time(), self.finished, len(self.starts))

@@ -76,6 +76,7 @@ def summarize(data: SimulationData, requests: pd.DataFrame, jobs: pd.DataFrame,
         "clients": {
             "configured": config.workload.clients,
             "started": data.clients_started,
+            "arrivals_dropped": data.arrivals_dropped,
         },
         "jobs": {
             "total": int(len(jobs)),
