@@ -26,6 +26,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import yaml
@@ -52,6 +53,7 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "load_config",
+    "override",
 ]
 
 
@@ -505,6 +507,35 @@ def config_to_dict(config: Any) -> Any:
     if isinstance(config, tuple):
         return [config_to_dict(item) for item in config]
     return config
+
+
+def override(config: Config, changes: Mapping[str, Any], *, source: str = "<overrides>") -> Config:
+    """Return a copy of `config` with fields replaced by dotted path, validated like a file.
+
+        override(config, {"client.poll.jitter": "none", "workload.clients": 2000})
+
+    A value may be a plain value, a dict (a whole section or distribution) or a config object
+    such as a `Backoff`. Raises `ConfigError` naming the path, as loading a file does, for an
+    unknown key or a value that breaks a rule.
+    """
+    data = config_to_dict(config)
+    for dotted, value in changes.items():
+        if not isinstance(dotted, str) or not dotted or "" in dotted.split("."):
+            raise ConfigError(source, [f"{dotted!r}: invalid override path; use dotted keys such as "
+                                       "'client.poll.jitter'"])
+        *parents, last = dotted.split(".")
+        node = data
+        for depth, part in enumerate(parents):
+            child = node.get(part)
+            if not isinstance(child, dict):
+                if part in node and child is not None:
+                    where = ".".join(parents[:depth + 1])
+                    raise ConfigError(source, [f"{dotted}: {where} is a single value ({_show(child)}), "
+                                               f"not a section; set {where} itself"])
+                child = node[part] = {}
+            node = child
+        node[last] = config_to_dict(value)
+    return config_from_dict(data, source=source)
 
 
 # ----------------------------------------------------------------------------- validation

@@ -59,6 +59,8 @@ class RunResult:
     timing: dict[str, Any]
     """Contents of `timing.json`: wall-clock figures that vary between runs."""
     data: SimulationData
+    folder: Path | None = None
+    """Results folder the run was written to, if it was."""
 
 
 def collect(data: SimulationData) -> RunResult:
@@ -84,10 +86,11 @@ def default_folder(config: Config, root: Path, now: _dt.datetime | None = None) 
     return root / f"{now:%Y%m%dT%H%M%SZ}-{safe_name}"
 
 
-def write_folder(result: RunResult, folder: Path) -> Path:
+def write_folder(result: RunResult, folder: Path, *, plots: bool = True) -> Path:
     """Write every file of `FILES` into `folder`, which must not exist yet; return the folder.
 
     If a folder of that name already exists, a suffix `-2`, `-3`, ... is added to the name.
+    `plots=False` leaves out the PNG files, which take most of the writing time.
     """
     folder = _free_name(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +99,7 @@ def write_folder(result: RunResult, folder: Path) -> Path:
         shutil.rmtree(partial)
     partial.mkdir()
     try:
-        _write_files(result, partial)
+        _write_files(result, partial, plots)
         os.rename(partial, folder)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -105,7 +108,7 @@ def write_folder(result: RunResult, folder: Path) -> Path:
     return folder
 
 
-def _write_files(result: RunResult, folder: Path) -> None:
+def _write_files(result: RunResult, folder: Path, plots: bool) -> None:
     config = result.config
     (folder / "config.yaml").write_text(
         yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8"
@@ -115,6 +118,8 @@ def _write_files(result: RunResult, folder: Path) -> None:
     for name, frame in (("requests", result.requests), ("jobs", result.jobs), ("timeseries", result.timeseries)):
         table = pa.Table.from_pandas(frame, preserve_index=False)
         pq.write_table(table, folder / f"{name}.parquet", compression="zstd")
+    if not plots:
+        return
     save_run_plots(
         folder,
         result.timeseries,

@@ -21,7 +21,7 @@ from sim.engine import SimulationData
 from sim.recorder import ENDPOINTS
 from sim.tables import REQUEST_OUTCOMES, time_weighted, wasted_mask
 
-__all__ = ["summarize", "timing", "PERCENTILES"]
+__all__ = ["HEADLINE", "headline", "summarize", "timing", "PERCENTILES"]
 
 PERCENTILES = (50, 90, 99)
 
@@ -200,6 +200,75 @@ def queueing(data: SimulationData, requests: pd.DataFrame, start: float) -> dict
         "in_system_mean": _number(queue_mean + busy_mean),
         "utilization": _number(busy_mean / data.config.server.workers),
         "littles_law_ratio": _number((queue_mean + busy_mean) / product) if product > 0 else None,
+    }
+
+
+HEADLINE = {
+    "jobs": "jobs started after the warm-up",
+    "completed_fraction": "share of jobs that ended completed",
+    "timeout_rate": "share of jobs that ended because the total timeout ran out",
+    "failed_fraction": "share of jobs that did not complete, for any reason",
+    "completion_mean_s": "mean completion latency of completed jobs, s",
+    "completion_p50_s": "median completion latency, s",
+    "completion_p90_s": "90th percentile of completion latency, s",
+    "completion_p99_s": "99th percentile of completion latency, s",
+    "detection_delay_mean_s": "mean time from a job's end on the server to the client seeing it, s",
+    "detection_delay_p50_s": "median detection delay, s",
+    "detection_delay_p99_s": "99th percentile of detection delay, s",
+    "requests": "requests sent after the warm-up",
+    "requests_per_job_mean": "mean requests per job, retries and polls included",
+    "requests_per_job_p99": "99th percentile of requests per job",
+    "retries": "requests that were retries of a failed attempt",
+    "rejected": "requests the server turned away: queue full, rate limited or down",
+    "peak_rate_rps": "highest request rate in one time bin, requests per simulated second",
+    "peak_to_capacity": "peak request rate divided by the server's capacity",
+    "wasted_work_fraction": "share of service spent on requests whose client had given up",
+    "drain_s": "seconds after the first outage or degraded window until the queue drained",
+    "peak_after_window_rps": "peak request rate within 30 s after that window, requests per second",
+    "simulated_s": "simulated seconds until the last client finished",
+}
+"""Headline metrics of a run, by name, with their meaning and unit: one row of a sweep."""
+
+
+def headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """Return the `HEADLINE` metrics of a run, flat, from its `summary.json` contents.
+
+    Shares are None when there are no jobs; latency figures are None when no job completed.
+    """
+    jobs = summary["jobs"]
+    total = jobs["total"]
+    outcomes = jobs["outcomes"]
+    completed = outcomes.get("completed", 0)
+    server = summary["server"]
+    peak = summary["peak_request_rate"]
+    windows = summary["capacity_windows"]
+
+    def share(count: int) -> float | None:
+        return round(count / total, 6) if total else None
+
+    return {
+        "jobs": total,
+        "completed_fraction": share(completed),
+        "timeout_rate": share(outcomes.get("timeout", 0)),
+        "failed_fraction": share(total - completed),
+        "completion_mean_s": summary["completion_latency_s"]["mean"],
+        "completion_p50_s": summary["completion_latency_s"]["p50"],
+        "completion_p90_s": summary["completion_latency_s"]["p90"],
+        "completion_p99_s": summary["completion_latency_s"]["p99"],
+        "detection_delay_mean_s": summary["detection_delay_s"]["mean"],
+        "detection_delay_p50_s": summary["detection_delay_s"]["p50"],
+        "detection_delay_p99_s": summary["detection_delay_s"]["p99"],
+        "requests": summary["requests"]["total"],
+        "requests_per_job_mean": summary["requests_per_job"]["mean"],
+        "requests_per_job_p99": summary["requests_per_job"]["p99"],
+        "retries": summary["requests"]["retries"],
+        "rejected": server["rejected_queue_full"] + server["rate_limited"] + server["refused_while_down"],
+        "peak_rate_rps": peak["requests_per_second"],
+        "peak_to_capacity": peak["ratio_to_capacity"],
+        "wasted_work_fraction": server["wasted_work"]["fraction_of_service"],
+        "drain_s": windows[0]["drain_s"] if windows else None,
+        "peak_after_window_rps": windows[0]["peak_rate_after_rps"] if windows else None,
+        "simulated_s": summary["simulated_seconds"],
     }
 
 
