@@ -11,7 +11,7 @@ From the shell, `python -m sim run CONFIG.yaml` runs a config and writes a resul
 `sim.cli`. The pieces, in the order a request meets them: `sim.config` (the YAML schema),
 `sim.engine` (the run), `sim.loop` (virtual time), `sim.session` (the client's stand-in
 session), `sim.server` (the modelled server), `sim.recorder` and `sim.tables` (the data),
-`sim.summary`, `sim.plots` and `sim.results` (the output), `sim.api` and `sim.sweep` (the
+`sim.summary`, `sim.plots` and `sim.results` (the output), `sim.api` and `sim.sweeps` (the
 Python API).
 """
 
@@ -34,7 +34,7 @@ _EXPORTS = {
     "RunResult": "sim.results",
     "load": "sim.api",
     "run": "sim.api",
-    "sweep": "sim.sweep",
+    "sweep": "sim.sweeps",
 }
 
 

@@ -48,7 +48,7 @@ from sim.results import default_folder
 
 __all__ = ["grid_points", "sweep", "sweep_seeds"]
 
-logger = logging.getLogger("sim.sweep")
+logger = logging.getLogger("sim.sweeps")
 
 Grid = Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
 """A mapping from dotted path to the values to try (every combination is run), or an explicit
