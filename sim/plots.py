@@ -3,21 +3,20 @@
 Every axis says what it shows and its unit, and time axes say that they are simulated time.
 Functions draw onto a given matplotlib `Axes` (or make a figure) and return it, so a notebook
 can combine them; `save_run_plots` writes the CLI's PNG files.
+
+Figures are `matplotlib.figure.Figure` objects built without pyplot, so writing files needs no
+display and no backend, and importing this module leaves the backend alone: a notebook keeps
+its inline figures.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: the CLI and CI have no display
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 __all__ = ["plot_request_rate", "plot_server_state", "plot_latency", "save_run_plots"]
 
@@ -100,8 +99,8 @@ def plot_latency(ax: Axes, values: pd.Series | np.ndarray, *, title: str, xlabel
 def request_rate_figure(timeseries: pd.DataFrame, capacity: float, bin_width: float, workers: int,
                         title: str) -> Figure:
     """Request rate against capacity above the server's queue and busy workers."""
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7.5), sharex=True,
-                                         gridspec_kw={"height_ratios": [3, 2]})
+    figure = Figure(figsize=(11, 7.5))
+    top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     plot_request_rate(top, timeseries, capacity, bin_width)
     plot_server_state(bottom, timeseries, workers)
     top.set_xlabel("")
@@ -112,7 +111,8 @@ def request_rate_figure(timeseries: pd.DataFrame, capacity: float, bin_width: fl
 
 def latency_figure(jobs: pd.DataFrame, title: str) -> Figure:
     """Completion latency of completed jobs beside the detection delay of ended jobs."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    figure = Figure(figsize=(11, 4.5))
+    left, right = figure.subplots(1, 2)
     completed = jobs.loc[jobs["outcome"] == "completed", "latency"]
     plot_latency(left, completed, title="Completion latency (completed jobs)",
                  xlabel="start to completion seen by client (simulated s)")
@@ -133,6 +133,5 @@ def save_run_plots(folder: Path, timeseries: pd.DataFrame, jobs: pd.DataFrame, *
     ):
         path = folder / filename
         figure.savefig(path, dpi=110, metadata={"Software": None})
-        plt.close(figure)
         paths.append(path)
     return paths
