@@ -30,7 +30,8 @@ from sim.distributions import Sampler
 from sim.faults import FaultPlan, fault_response
 from sim.jobs import PENDING, JobTable
 from sim.recorder import ABANDONED, ADMITTED, FAULTED, NOT_RECEIVED, RATE_LIMITED, REFUSED, REJECTED, Recorder
-from sim.session import _NO_HEADERS, CREATE, OTHER, STATUS, SimCall, SimResponse
+from sim.loop import TimerLane
+from sim.session import _NO_HEADERS, CREATE, OTHER, STATUS, SimCall, SimResponse, _answered
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,9 +74,15 @@ class ServerModel:
             STATUS: Sampler(config.service_time_status, streams["service"]) if config.service_time_status else service,
             OTHER: service,
         }
-        self._latency = Sampler(config.latency, streams["latency"])
-        self._response_latency = (Sampler(config.response_latency, streams["latency"])
-                                  if config.response_latency is not None else self._latency)
+        self._service_next = {endpoint: sampler.next for endpoint, sampler in self._service_time.items()}
+        request_latency = Sampler(config.latency, streams["latency"])
+        response_latency = (Sampler(config.response_latency, streams["latency"])
+                            if config.response_latency is not None else request_latency)
+        self._latency = request_latency.next
+        self._response_latency = response_latency.next
+        # A constant latency of 0 (common in capacity studies) needs no draw and no event.
+        self._instant_requests = request_latency.constant == 0
+        self._instant_responses = response_latency.constant == 0
         self._network_rng = streams["network"]
         self._faults = FaultPlan(config.faults, streams["faults"])
         self._workers = config.workers
@@ -89,6 +96,8 @@ class ServerModel:
         self._tokens_at = 0.0
         self.busy = 0
         """Workers serving a request now."""
+        self.timeouts = TimerLane(loop, _answered)
+        """Request timeouts of every session on this server; most are set in time order."""
 
         self.received = 0
         """Requests that reached the server, whatever happened to them."""
@@ -127,6 +136,9 @@ class ServerModel:
         if self.config.drop_probability > 0 and self._network_rng.random() < self.config.drop_probability:
             self.network_dropped += 1
             self._disconnect(call)
+            return
+        if self._instant_requests:
+            self._arrive(call)
             return
         latency = self._latency()
         if latency > 0:
@@ -216,7 +228,7 @@ class ServerModel:
         self.recorder.request_service_started_at[call.index] = now
         call.epoch = self._epoch
         self._in_service[call] = None
-        service = self._service_time[call.endpoint]() * self._service_factor
+        service = self._service_next[call.endpoint]() * self._service_factor
         self.loop.schedule_at(now + service, self._complete, call)
 
     def _next_from_queue(self, now: float) -> SimCall | None:
@@ -330,6 +342,10 @@ class ServerModel:
         return SimResponse(fault.status, body=fault.body, content_type=fault.content_type, headers=headers)
 
     def _respond(self, call: SimCall, response: SimResponse) -> None:
+        if self._instant_responses:
+            if not call.deliver(response, self.loop._now):
+                self.wasted += 1
+            return
         latency = self._response_latency()
         if latency > 0:
             self.loop.schedule_at(self.loop._now + latency, self._deliver, (call, response))
@@ -351,6 +367,9 @@ class ServerModel:
         self._fail_later(call, aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "Connection refused")))
 
     def _fail_later(self, call: SimCall, error: BaseException) -> None:
+        if self._instant_responses:
+            self._fail((call, error))
+            return
         latency = self._response_latency()
         if latency > 0:
             self.loop.schedule_at(self.loop._now + latency, self._fail, (call, error))

@@ -221,6 +221,11 @@ def _expire(call: SimCall) -> None:
     call.expire(call.session._loop._now)
 
 
+def _answered(call: SimCall) -> bool:
+    """Tell a timeout lane that `call` no longer needs its timeout."""
+    return call.finished
+
+
 class SimSession:
     """Stand-in for `aiohttp.ClientSession` for one virtual client.
 
@@ -233,6 +238,7 @@ class SimSession:
         self._server = server
         self._loop = server.loop
         self._recorder = server.recorder
+        self._timeouts = server.timeouts
         self._client = client
         self._base_url = base_url
         self._closed = False
@@ -294,7 +300,7 @@ class SimSession:
         call.index = self._recorder.request_sent(self._client, call.endpoint, call.job, now, self.attempt)
         self.requests += 1
         if call.timeout is not None and call.timeout > 0:
-            loop.schedule_at(now + call.timeout, _expire, call)
+            self._timeouts.add(now + call.timeout, _expire, call)
         self._server.submit(call)
         return future
 
