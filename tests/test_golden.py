@@ -95,6 +95,10 @@ CASES: dict[str, tuple[Any, dict[str, Any]]] = {
     "cache-stampede": (EXAMPLES / "cache-stampede.yaml", {"workload.clients": 400}),
     "ramp-up": (EXAMPLES / "ramp-up.yaml", {"workload.clients": 600}),
     "kitchen-sink": (KITCHEN_SINK, {}),
+    # No latency, faults or outages: the server's shortest path.
+    "plain-server": (EXAMPLES / "thundering-herd.yaml", {"workload.clients": 800, "server.latency": 0}),
+    "plain-server-queue-timeout": (EXAMPLES / "timeout-retry-storm.yaml",
+                                   {"workload.clients": 600, "server.latency": 0}),
 }
 
 
