@@ -24,7 +24,7 @@ from yarl import URL
 
 from client import Attempt
 from sim.jobs import parse_job_id
-from sim.recorder import CONNECTION_ERROR, NO_ERROR, TIMEOUT
+from sim.recorder import CONNECTION_ERROR, NO_ERROR, NOT_RECEIVED, SENT_WIDTH, TIMEOUT, UNFINISHED
 
 if TYPE_CHECKING:
     from sim.server import ServerModel
@@ -41,6 +41,7 @@ _JSON_TYPE = "application/json"
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
+_NAN = float("nan")
 _RAW = object()  # marks a response whose body is given as bytes rather than as JSON data
 
 
@@ -147,15 +148,19 @@ class SimCall:
         """The server's outage count when service started; a later outage voids the service."""
 
     def _send(self) -> asyncio.Future[SimResponse]:
-        if self.future is None:
-            self.future = self.session._send(self)
-        return self.future
+        future = self.future
+        if future is None:
+            future = self.session._send(self)
+        return future
 
     def __await__(self) -> Any:
         return self._send().__await__()
 
     def __aenter__(self) -> asyncio.Future[SimResponse]:
-        return self._send()
+        future = self.future
+        if future is None:
+            future = self.session._send(self)
+        return future
 
     def __aexit__(self, *exc_info: object) -> _Done:
         return _DONE
@@ -242,6 +247,8 @@ class SimSession:
         self._client = client
         self._base_url = base_url
         self._closed = False
+        self._routes: dict[str, tuple[str, int, int]] = {}
+        """(path, endpoint, job) of each URL this session has requested."""
         self.requests = 0
         """Requests this session has sent."""
         self.job = -1
@@ -270,15 +277,10 @@ class SimSession:
                 headers: Any = None, json: Any = None, trace_request_ctx: Any = None) -> SimCall:
         if self._closed:
             raise RuntimeError("Session is closed")
-        path = url[len(self._base_url):] if url.startswith(self._base_url) else url
-        job = -1
-        if path == "/create_job":
-            endpoint = CREATE
-        elif path.startswith(_STATUS_PREFIX):
-            endpoint = STATUS
-            job = parse_job_id(path[len(_STATUS_PREFIX):])
-        else:
-            endpoint = OTHER
+        route = self._routes.get(url)
+        if route is None:
+            route = self._routes[url] = _route(url, self._base_url)
+        path, endpoint, job = route
         total = None if timeout is None else timeout.total
         key = None
         if headers:
@@ -294,15 +296,30 @@ class SimSession:
     def _send(self, call: SimCall) -> asyncio.Future[SimResponse]:
         loop = self._loop
         now = loop._now
-        future = loop.create_future()
-        call.future = future
+        future = call.future = loop.create_future()
         call.sent_at = now
-        call.index = self._recorder.request_sent(self._client, call.endpoint, call.job, now, self.attempt)
+        # Recorder.request_sent, inlined: this runs once per simulated request.
+        recorder = self._recorder
+        sends = recorder.sends
+        call.index = len(sends) // SENT_WIDTH
+        sends.extend((self._client, call.endpoint, now, self.attempt))
+        recorder.ends.extend((call.job, _NAN, 0.0, UNFINISHED, NOT_RECEIVED, _NAN, _NAN, _NAN))
         self.requests += 1
-        if call.timeout is not None and call.timeout > 0:
-            self._timeouts.add(now + call.timeout, _expire, call)
+        timeout = call.timeout
+        if timeout is not None and timeout > 0:
+            self._timeouts.add(now + timeout, _expire, call)
         self._server.submit(call)
         return future
+
+
+def _route(url: str, base_url: str) -> tuple[str, int, int]:
+    """Return the path, endpoint code and job number (-1 if none) that `url` asks for."""
+    path = url[len(base_url):] if url.startswith(base_url) else url
+    if path == "/create_job":
+        return path, CREATE, -1
+    if path.startswith(_STATUS_PREFIX):
+        return path, STATUS, parse_job_id(path[len(_STATUS_PREFIX):])
+    return path, OTHER, -1
 
 
 _REASONS = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
