@@ -134,11 +134,12 @@ _SET_RESULT_UNLESS_CANCELLED = futures._set_result_unless_cancelled
 
 
 class _SleepTimer(asyncio.TimerHandle):
-    """Timer of an `asyncio.sleep`: sets the sleeper's future when due.
+    """Timer that sets a future's result when due, as `call_at` schedules for an asyncio sleep.
 
-    asyncio's own `TimerHandle` copies the caller's context and keeps debug data; a sleep's
-    callback needs neither, and every simulated poll sleeps once, so this handle skips both.
-    It behaves as a `TimerHandle`: it can be cancelled, and it reports `when()`.
+    asyncio's own `TimerHandle` copies the caller's context and keeps debug data, which this
+    callback needs neither of. It behaves as a `TimerHandle`: it can be cancelled, and it
+    reports `when()`. (`call_later`, the path asyncio.sleep takes, needs no handle at all; see
+    `_SleepHandle`.)
     """
 
     __slots__ = ()
@@ -154,6 +155,12 @@ class _SleepTimer(asyncio.TimerHandle):
         self._source_traceback = None
         self._repr = None
 
+    def cancel(self) -> None:
+        if not self._cancelled:
+            self._cancelled = True
+            if self._scheduled:
+                self._loop._timer_handle_cancelled(self)
+
 
 def _wake_sleeper(timer: _SleepTimer) -> None:
     if not timer._cancelled:
@@ -163,31 +170,72 @@ def _wake_sleeper(timer: _SleepTimer) -> None:
             future.set_result(result)
 
 
-class _ReadyHandle(asyncio.Handle):
-    """A callback queued with `call_soon`: an `asyncio.Handle` built without asyncio's debug data.
+class _SleepHandle(asyncio.TimerHandle):
+    """What `call_later` returns for an `asyncio.sleep`: one shared handle whose `cancel()` does
+    nothing.
 
-    Every task wake-up and future callback passes through here, several per simulated request.
+    asyncio.sleep cancels its timer only once its future is done: it woke, or its task was
+    cancelled, which cancels the future first. The loop skips a sleep timer whose future is
+    done, before the clock moves, so cancelling changes nothing and the sleep needs no handle
+    of its own.
+
+    NOTE: code that calls `call_later(delay, futures._set_result_unless_cancelled, future,
+    value)` itself and cancels the timer while the future is pending would still see the
+    future set; `call_at` gives such callers a real handle.
     """
 
     __slots__ = ()
 
-    def __init__(self, callback: Callable[..., Any], args: tuple[Any, ...], loop: VirtualTimeLoop,
-                 context: Any) -> None:
+    def __init__(self) -> None:
+        self._when = 0.0
+        self._loop = None
+        self._callback = None
+        self._args = None
+        self._cancelled = False
+        self._scheduled = False
+        self._context = None
+        self._source_traceback = None
+        self._repr = "<shared sleep handle>"
+
+    def cancel(self) -> None:
+        return None
+
+
+_SLEEP_HANDLE = _SleepHandle()
+
+
+def _wake_sleep(args: tuple[asyncio.Future[Any], Any]) -> None:
+    future, result = args
+    future.set_result(result)
+
+
+class _ReadyHandle(asyncio.Handle):
+    """A callback queued with `call_soon`: an `asyncio.Handle` built without asyncio's debug data.
+
+    Every task wake-up and future callback passes through here, several per simulated request,
+    so the loop's `call_soon` is this class itself, bound to the loop: creating the handle
+    queues it.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, loop: VirtualTimeLoop, callback: Callable[..., Any], *args: Any, context: Any = None) -> None:
         self._callback = callback
         self._args = args
         self._cancelled = False
         self._loop = loop
-        self._context = context
+        self._context = contextvars.copy_context() if context is None else context
         self._source_traceback = None
         self._repr = None
+        loop._ready.append(self)
 
 
 class VirtualTimeLoop(asyncio.AbstractEventLoop):
     """An asyncio event loop whose clock is simulated and jumps to the next timer.
 
     `start` is the clock value at creation, in simulated seconds. `progress` is called with
-    the loop every `progress_every` timer events so that a caller can report progress; it must
-    not schedule anything.
+    the loop every `progress_every` timer events (rounded up to a power of two, so that the
+    check is a bit mask) so that a caller can report progress; it must not schedule anything.
     """
 
     def __init__(
@@ -209,7 +257,7 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
         self._exception_handler: Callable[..., None] | None = None
         self._task_factory: Callable[..., asyncio.Task[Any]] | None = None
         self._progress = progress
-        self._progress_every = max(1, int(progress_every))
+        self._progress_every = 1 << (max(1, int(progress_every)) - 1).bit_length()
         self.events_run = 0
         """Timer events run so far: a measure of simulation work."""
         self._fast_attribute_reads()
@@ -226,6 +274,9 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
         # callables answer without a Python frame; the methods above stay for documentation.
         self.time = functools.partial(getattr, self, "_now")  # type: ignore[method-assign]
         self.get_debug = bool if not self._debug else functools.partial(bool, True)  # type: ignore[method-assign]
+        if not self._closed:
+            self.call_soon = functools.partial(_ReadyHandle, self)  # type: ignore[method-assign]
+            self.create_future = functools.partial(asyncio.Future, loop=self)  # type: ignore[method-assign]
 
     def schedule_at(self, when: SimTime, function: Callable[[Any], None], argument: Any = None) -> None:
         """Run `function(argument)` at simulated time `when`, with no handle and no context.
@@ -239,17 +290,16 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
         heapq.heappush(self._timers, (when, next(self._sequence), function, argument))
 
     def call_soon(self, callback: Callable[..., Any], *args: Any, context: Any = None) -> asyncio.Handle:
-        if self._closed:
-            self._check_closed()
-        if context is None:
-            context = contextvars.copy_context()
-        handle = _ReadyHandle(callback, args, self, context)
-        self._ready.append(handle)
-        return handle
+        self._check_closed()
+        return _ReadyHandle(self, callback, *args, context=context)
 
     call_soon_threadsafe = call_soon
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any, context: Any = None) -> asyncio.TimerHandle:
+        if callback is _SET_RESULT_UNLESS_CANCELLED and len(args) == 2 and not self._closed:
+            # asyncio.sleep(delay), once per simulated poll: the shortest path.
+            heapq.heappush(self._timers, (self._now + delay, next(self._sequence), _wake_sleep, args))
+            return _SLEEP_HANDLE
         return self.call_at(self._now + delay, callback, *args, context=context)
 
     def call_at(self, when: float, callback: Callable[..., Any], *args: Any, context: Any = None) -> asyncio.TimerHandle:
@@ -270,6 +320,10 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
         # they come due; the heap is rebuilt only when they make up most of it.
         if handle._scheduled:
             self._cancelled_timers += 1
+            if self._cancelled_timers > _MIN_TIMERS_TO_PURGE and (
+                self._cancelled_timers > _CANCELLED_FRACTION_TO_PURGE * len(self._timers)
+            ):
+                self._purge_cancelled_timers()
 
     def _purge_cancelled_timers(self) -> None:
         live = []
@@ -345,11 +399,14 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
         self._running = True
         self._stopping = False
 
+        if self._cancelled_timers:
+            # Cancelled while the loop was not running: drop them before the clock moves.
+            self._purge_cancelled_timers()
         ready = self._ready
         popleft = ready.popleft
         timers_pop = heapq.heappop
         progress = self._progress
-        progress_every = self._progress_every
+        check_mask = self._progress_every - 1
         count = self.events_run
 
         try:
@@ -375,17 +432,14 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
                 timers = self._timers
                 if not timers:
                     return False
-                if self._cancelled_timers > _MIN_TIMERS_TO_PURGE and (
-                    self._cancelled_timers > _CANCELLED_FRACTION_TO_PURGE * len(timers)
-                ):
-                    self._purge_cancelled_timers()
-                    timers = self._timers
-                    if not timers:
-                        continue
 
                 when, _, function, argument = timers_pop(timers)
-                if (function is _run_timer_handle or function is _wake_sleeper) and argument._cancelled:
-                    # Skipped before the clock moves: a cancelled timer is not an event.
+                # Skipped before the clock moves: a cancelled timer is not an event, and neither
+                # is the timer of a sleep whose task was cancelled.
+                if function is _wake_sleep:
+                    if argument[0].done():
+                        continue
+                elif (function is _run_timer_handle or function is _wake_sleeper) and argument._cancelled:
                     self._cancelled_timers -= 1
                     argument._scheduled = False
                     continue
@@ -393,15 +447,20 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
                 function(argument)
 
                 count += 1
-                if progress is not None and count % progress_every == 0:
+                if not count & check_mask:
                     self.events_run = count
-                    progress(self)
+                    self._check(progress)
         finally:
             self.events_run = count
             self._running = False
             self._stopping = False
             events._set_running_loop(old_loop)
             sys.set_asyncgen_hooks(*old_hooks)
+
+    def _check(self, progress: Callable[[VirtualTimeLoop], None] | None) -> None:
+        """Every `progress_every` events: report progress."""
+        if progress is not None:
+            progress(self)
 
     def stop(self) -> None:
         self._stopping = True
@@ -418,6 +477,9 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
         self._closed = True
         self._ready.clear()
         self._timers.clear()
+        # Back to the methods, which refuse new work on a closed loop.
+        self.__dict__.pop("call_soon", None)
+        self.__dict__.pop("create_future", None)
 
     def _check_closed(self) -> None:
         if self._closed:

@@ -24,7 +24,19 @@ from yarl import URL
 
 from client import Attempt
 from sim.jobs import parse_job_id
-from sim.recorder import CONNECTION_ERROR, NO_ERROR, NOT_RECEIVED, SENT_WIDTH, TIMEOUT, UNFINISHED
+from sim.recorder import STATUS as _STATUS_FIELD  # the endpoint code STATUS is defined below
+from sim.recorder import (
+    CONNECTION_ERROR,
+    END_WIDTH,
+    ERROR,
+    FINISHED_AT,
+    JOB,
+    NO_ERROR,
+    NOT_RECEIVED,
+    SENT_WIDTH,
+    TIMEOUT,
+    UNFINISHED,
+)
 
 if TYPE_CHECKING:
     from sim.server import ServerModel
@@ -53,7 +65,7 @@ class SimResponse:
     invalid JSON raises `json.JSONDecodeError`.
     """
 
-    __slots__ = ("status", "reason", "headers", "content_type", "_data", "_body", "_method", "_url")
+    __slots__ = ("status", "reason", "headers", "content_type", "_data", "_body", "_request")
 
     def __init__(self, status: int, data: Any = _RAW, *, body: bytes | None = None,
                  content_type: str = _JSON_TYPE, headers: CIMultiDictProxy[str] = _NO_HEADERS) -> None:
@@ -63,12 +75,13 @@ class SimResponse:
         self.content_type = content_type
         self._data = data
         self._body = body
-        self._method = ""
-        self._url = ""
+        self._request: SimCall | None = None
+        """The request this answers, set when it is delivered."""
 
     @property
     def request_info(self) -> aiohttp.RequestInfo:
-        return aiohttp.RequestInfo(URL(self._url), self._method, _NO_HEADERS, URL(self._url))
+        method, path = (self._request.method, self._request.path) if self._request is not None else ("", "")
+        return aiohttp.RequestInfo(URL(path), method, _NO_HEADERS, URL(path))
 
     async def read(self) -> bytes:
         return self._body if self._body is not None else json.dumps(self._data).encode()
@@ -120,10 +133,19 @@ class SimCall:
     The request leaves the client when it is first awaited, as with aiohttp.
     """
 
+    # Fields every request sets live in slots; the rare ones (`fault`, `resent`, `epoch`) are
+    # class defaults until set, in an instance dict that Python creates only then.
     __slots__ = (
         "session", "method", "path", "endpoint", "job", "timeout", "key", "future", "index",
-        "sent_at", "finished", "fault", "resent", "epoch",
+        "finished", "__dict__",
     )
+
+    fault: Any = None
+    """Fault rule applied when the request finishes service, or None."""
+    resent = False
+    """True once the session has resent the request after a disconnect."""
+    epoch = 0
+    """The server's outage count when service started; a later outage voids the service."""
 
     def __init__(self, session: SimSession, method: str, path: str, endpoint: int, job: int,
                  timeout: float | None, key: str | None) -> None:
@@ -137,15 +159,8 @@ class SimCall:
         """Idempotency-Key header of the request, or None."""
         self.future: asyncio.Future[SimResponse] | None = None
         self.index = -1
-        self.sent_at = 0.0
         self.finished = False
         """True once the client got a response, an error or a timeout; later ones are wasted."""
-        self.fault: Any = None
-        """Fault rule applied when the request finishes service, or None."""
-        self.resent = False
-        """True once the session has resent the request after a disconnect."""
-        self.epoch = 0
-        """The server's outage count when service started; a later outage voids the service."""
 
     def _send(self) -> asyncio.Future[SimResponse]:
         future = self.future
@@ -173,12 +188,19 @@ class SimCall:
         future = self.future
         if future.cancelled():
             return False
-        response._method = self.method
-        response._url = self.path
+        response._request = self
         future.set_result(response)
-        if self.endpoint == CREATE and self.job >= 0:
-            self.session.job = self.job
-        self.session._recorder.request_finished(self.index, now, response.status, NO_ERROR, self.job)
+        job = self.job
+        if job >= 0 and self.endpoint == CREATE:
+            self.session.job = job
+        # Recorder.request_finished, inlined: this runs once per simulated request.
+        ends = self.session._recorder.ends
+        base = self.index * END_WIDTH
+        ends[base + FINISHED_AT] = now
+        ends[base + _STATUS_FIELD] = response.status
+        ends[base + ERROR] = NO_ERROR
+        if job >= 0:
+            ends[base + JOB] = job
         return True
 
     def fail(self, error: BaseException, now: float) -> bool:
@@ -297,7 +319,6 @@ class SimSession:
         loop = self._loop
         now = loop._now
         future = call.future = loop.create_future()
-        call.sent_at = now
         # Recorder.request_sent, inlined: this runs once per simulated request.
         recorder = self._recorder
         sends = recorder.sends
