@@ -16,8 +16,10 @@ per-client quantities such as think time.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -173,30 +175,38 @@ DISTRIBUTIONS: dict[str, type] = {
 
 
 class Sampler:
-    """Draws values of one distribution from one generator; call it for the next value."""
+    """Draws values of one distribution from one generator; call it for the next value.
 
-    __slots__ = ("_distribution", "_rng", "_values", "_next", "_constant")
+    `next` is the same as calling the sampler, but it is a built-in callable with no Python
+    frame: a constant repeats its value, any other distribution walks through blocks of
+    `_BLOCK` draws and draws the next block when the last one runs out. The simulator's hot
+    paths call `next` several times per request.
+    """
+
+    __slots__ = ("_distribution", "_rng", "next")
 
     def __init__(self, distribution: Distribution, rng: np.random.Generator) -> None:
         self._distribution = distribution
         self._rng = rng
-        self._values: list[float] = []
-        self._next = 0
-        self._constant = distribution.value if isinstance(distribution, Constant) else None
+        if isinstance(distribution, Constant):
+            self.next: Callable[[], float] = itertools.repeat(distribution.value).__next__
+        else:
+            self.next = itertools.chain.from_iterable(iter(self._block, None)).__next__
 
     @property
     def distribution(self) -> Distribution:
         return self._distribution
 
+    @property
+    def constant(self) -> float | None:
+        """The value every draw returns, or None if draws vary."""
+        return self._distribution.value if isinstance(self._distribution, Constant) else None
+
     def __call__(self) -> float:
-        if self._constant is not None:
-            return self._constant
-        index = self._next
-        if index == len(self._values):
-            self._values = self._distribution.draw(self._rng, _BLOCK).tolist()
-            index = 0
-        self._next = index + 1
-        return self._values[index]
+        return self.next()
+
+    def _block(self) -> list[float]:
+        return self._distribution.draw(self._rng, _BLOCK).tolist()
 
 
 # ----------------------------------------------------------------------------- sample files

@@ -24,7 +24,9 @@ on nothing but its inputs: not on hash order, object identity or the wall clock.
 
 Two kinds of timer share the heap: asyncio's `TimerHandle` (from `call_at` and `call_later`,
 cancellable) and the simulator's own events from `schedule_at`, which skip the handle object
-because the server model schedules several per request.
+because the server model schedules several per request. A `TimerLane` keeps timers that come
+in time order (request timeouts of one length) out of the heap until the earliest is due, so
+the heap stays as small as the number of sleeping clients and every push and pop stays cheap.
 
 What cannot run in virtual time
 -------------------------------
@@ -42,15 +44,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
+import functools
 import heapq
 import itertools
 import logging
 import sys
-from asyncio import events
+from asyncio import events, futures
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["SimTime", "VirtualTimeLoop", "SimulationDeadlock"]
+__all__ = ["SimTime", "TimerLane", "VirtualTimeLoop", "SimulationDeadlock"]
 
 SimTime = float
 """Simulated time in seconds since the start of the run."""
@@ -63,6 +67,58 @@ _CANCELLED_FRACTION_TO_PURGE = 0.5  # rebuild the heap when half its timers are 
 _MIN_TIMERS_TO_PURGE = 1024
 
 
+class TimerLane:
+    """Timers scheduled in order of time, which enter the loop's heap one at a time.
+
+    Request timeouts of one length are due in the order they were set, and most are never
+    needed because the response comes first. In the heap, each would make every push and pop
+    slower until it came due. A lane keeps them in a FIFO and puts only the earliest in the heap,
+    under the time and sequence number it got when it was added, so events run in exactly the
+    order they would have run from the heap. `is_stale(argument)` tells the lane that a timer
+    no longer needs to run (its request has finished), so it is dropped without an event.
+
+    A timer added earlier than the lane's latest goes straight into the heap.
+    """
+
+    __slots__ = ("_loop", "_entries", "_last", "_is_stale")
+
+    def __init__(self, loop: VirtualTimeLoop, is_stale: Callable[[Any], bool]) -> None:
+        self._loop = loop
+        self._entries: collections.deque[tuple[float, int, Callable[[Any], None], Any]] = collections.deque()
+        self._last = -float("inf")
+        self._is_stale = is_stale
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, when: SimTime, function: Callable[[Any], None], argument: Any = None) -> None:
+        """Run `function(argument)` at simulated time `when`, unless `argument` is stale by then."""
+        loop = self._loop
+        if when < loop._now:
+            when = loop._now
+        entry = (when, next(loop._sequence), function, argument)
+        if when < self._last:
+            heapq.heappush(loop._timers, entry)
+            return
+        self._last = when
+        entries = self._entries
+        entries.append(entry)
+        if len(entries) == 1:
+            heapq.heappush(loop._timers, (when, entry[1], self._fire, None))
+
+    def _fire(self, _: object) -> None:
+        entries = self._entries
+        _, _, function, argument = entries.popleft()
+        function(argument)
+
+        is_stale = self._is_stale
+        while entries and is_stale(entries[0][3]):
+            entries.popleft()
+        if entries:
+            when, sequence, _, _ = entries[0]
+            heapq.heappush(self._loop._timers, (when, sequence, self._fire, None))
+
+
 class SimulationDeadlock(RuntimeError):
     """Raised when the awaited future can never finish: nothing is ready and no timer is left."""
 
@@ -73,12 +129,113 @@ def _run_timer_handle(handle: asyncio.TimerHandle) -> None:
         handle._run()
 
 
+_SET_RESULT_UNLESS_CANCELLED = futures._set_result_unless_cancelled
+"""The callback `asyncio.sleep` schedules; `call_at` gives it a lighter timer."""
+
+
+class _SleepTimer(asyncio.TimerHandle):
+    """Timer that sets a future's result when due, as `call_at` schedules for an asyncio sleep.
+
+    asyncio's own `TimerHandle` copies the caller's context and keeps debug data, which this
+    callback needs neither of. It behaves as a `TimerHandle`: it can be cancelled, and it
+    reports `when()`. (`call_later`, the path asyncio.sleep takes, needs no handle at all; see
+    `_SleepHandle`.)
+    """
+
+    __slots__ = ()
+
+    def __init__(self, when: float, loop: VirtualTimeLoop, future: asyncio.Future[Any], result: Any) -> None:
+        self._when = when
+        self._loop = loop
+        self._callback = _SET_RESULT_UNLESS_CANCELLED
+        self._args = (future, result)
+        self._cancelled = False
+        self._scheduled = True
+        self._context = None
+        self._source_traceback = None
+        self._repr = None
+
+    def cancel(self) -> None:
+        if not self._cancelled:
+            self._cancelled = True
+            if self._scheduled:
+                self._loop._timer_handle_cancelled(self)
+
+
+def _wake_sleeper(timer: _SleepTimer) -> None:
+    if not timer._cancelled:
+        timer._scheduled = False
+        future, result = timer._args
+        if not future.done():
+            future.set_result(result)
+
+
+class _SleepHandle(asyncio.TimerHandle):
+    """What `call_later` returns for an `asyncio.sleep`: one shared handle whose `cancel()` does
+    nothing.
+
+    asyncio.sleep cancels its timer only once its future is done: it woke, or its task was
+    cancelled, which cancels the future first. The loop skips a sleep timer whose future is
+    done, before the clock moves, so cancelling changes nothing and the sleep needs no handle
+    of its own.
+
+    NOTE: code that calls `call_later(delay, futures._set_result_unless_cancelled, future,
+    value)` itself and cancels the timer while the future is pending would still see the
+    future set; `call_at` gives such callers a real handle.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        self._when = 0.0
+        self._loop = None
+        self._callback = None
+        self._args = None
+        self._cancelled = False
+        self._scheduled = False
+        self._context = None
+        self._source_traceback = None
+        self._repr = "<shared sleep handle>"
+
+    def cancel(self) -> None:
+        return None
+
+
+_SLEEP_HANDLE = _SleepHandle()
+
+
+def _wake_sleep(args: tuple[asyncio.Future[Any], Any]) -> None:
+    future, result = args
+    future.set_result(result)
+
+
+class _ReadyHandle(asyncio.Handle):
+    """A callback queued with `call_soon`: an `asyncio.Handle` built without asyncio's debug data.
+
+    Every task wake-up and future callback passes through here, several per simulated request,
+    so the loop's `call_soon` is this class itself, bound to the loop: creating the handle
+    queues it.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, loop: VirtualTimeLoop, callback: Callable[..., Any], *args: Any, context: Any = None) -> None:
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._loop = loop
+        self._context = contextvars.copy_context() if context is None else context
+        self._source_traceback = None
+        self._repr = None
+        loop._ready.append(self)
+
+
 class VirtualTimeLoop(asyncio.AbstractEventLoop):
     """An asyncio event loop whose clock is simulated and jumps to the next timer.
 
     `start` is the clock value at creation, in simulated seconds. `progress` is called with
-    the loop every `progress_every` timer events so that a caller can report progress; it must
-    not schedule anything.
+    the loop every `progress_every` timer events (rounded up to a power of two, so that the
+    check is a bit mask) so that a caller can report progress; it must not schedule anything.
     """
 
     def __init__(
@@ -100,15 +257,26 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
         self._exception_handler: Callable[..., None] | None = None
         self._task_factory: Callable[..., asyncio.Task[Any]] | None = None
         self._progress = progress
-        self._progress_every = max(1, int(progress_every))
+        self._progress_every = 1 << (max(1, int(progress_every)) - 1).bit_length()
         self.events_run = 0
         """Timer events run so far: a measure of simulation work."""
+        self._fast_attribute_reads()
 
     # ----------------------------------------------------------------- clock and scheduling
 
     def time(self) -> SimTime:
         """Current simulated time in seconds."""
         return self._now
+
+    def _fast_attribute_reads(self) -> None:
+        # `time()` and `get_debug()` are called several times per simulated request (asyncio's
+        # C futures call get_debug() on creation). Instance attributes holding built-in
+        # callables answer without a Python frame; the methods above stay for documentation.
+        self.time = functools.partial(getattr, self, "_now")  # type: ignore[method-assign]
+        self.get_debug = bool if not self._debug else functools.partial(bool, True)  # type: ignore[method-assign]
+        if not self._closed:
+            self.call_soon = functools.partial(_ReadyHandle, self)  # type: ignore[method-assign]
+            self.create_future = functools.partial(asyncio.Future, loop=self)  # type: ignore[method-assign]
 
     def schedule_at(self, when: SimTime, function: Callable[[Any], None], argument: Any = None) -> None:
         """Run `function(argument)` at simulated time `when`, with no handle and no context.
@@ -123,19 +291,25 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
 
     def call_soon(self, callback: Callable[..., Any], *args: Any, context: Any = None) -> asyncio.Handle:
         self._check_closed()
-        handle = events.Handle(callback, args, self, context)
-        self._ready.append(handle)
-        return handle
+        return _ReadyHandle(self, callback, *args, context=context)
 
     call_soon_threadsafe = call_soon
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any, context: Any = None) -> asyncio.TimerHandle:
+        if callback is _SET_RESULT_UNLESS_CANCELLED and len(args) == 2 and not self._closed:
+            # asyncio.sleep(delay), once per simulated poll: the shortest path.
+            heapq.heappush(self._timers, (self._now + delay, next(self._sequence), _wake_sleep, args))
+            return _SLEEP_HANDLE
         return self.call_at(self._now + delay, callback, *args, context=context)
 
     def call_at(self, when: float, callback: Callable[..., Any], *args: Any, context: Any = None) -> asyncio.TimerHandle:
         self._check_closed()
         if when < self._now:
             when = self._now
+        if callback is _SET_RESULT_UNLESS_CANCELLED and len(args) == 2:
+            timer = _SleepTimer(when, self, *args)
+            heapq.heappush(self._timers, (when, next(self._sequence), _wake_sleeper, timer))
+            return timer
         handle = events.TimerHandle(when, callback, args, self, context)
         handle._scheduled = True
         heapq.heappush(self._timers, (when, next(self._sequence), _run_timer_handle, handle))
@@ -146,12 +320,16 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
         # they come due; the heap is rebuilt only when they make up most of it.
         if handle._scheduled:
             self._cancelled_timers += 1
+            if self._cancelled_timers > _MIN_TIMERS_TO_PURGE and (
+                self._cancelled_timers > _CANCELLED_FRACTION_TO_PURGE * len(self._timers)
+            ):
+                self._purge_cancelled_timers()
 
     def _purge_cancelled_timers(self) -> None:
         live = []
         for entry in self._timers:
             handle = entry[3]
-            if entry[2] is _run_timer_handle and handle._cancelled:
+            if (entry[2] is _run_timer_handle or entry[2] is _wake_sleeper) and handle._cancelled:
                 handle._scheduled = False
                 continue
             live.append(entry)
@@ -221,11 +399,14 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
         self._running = True
         self._stopping = False
 
+        if self._cancelled_timers:
+            # Cancelled while the loop was not running: drop them before the clock moves.
+            self._purge_cancelled_timers()
         ready = self._ready
         popleft = ready.popleft
         timers_pop = heapq.heappop
         progress = self._progress
-        progress_every = self._progress_every
+        check_mask = self._progress_every - 1
         count = self.events_run
 
         try:
@@ -236,23 +417,29 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
                 while ready:
                     handle = popleft()
                     if not handle._cancelled:
-                        handle._run()
+                        try:
+                            handle._context.run(handle._callback, *handle._args)
+                        except (SystemExit, KeyboardInterrupt):
+                            raise
+                        except BaseException as exc:
+                            self.call_exception_handler({
+                                "message": f"exception in callback {handle._callback!r}",
+                                "exception": exc,
+                                "handle": handle,
+                            })
                 if self._stopping:
                     return True
                 timers = self._timers
                 if not timers:
                     return False
-                if self._cancelled_timers > _MIN_TIMERS_TO_PURGE and (
-                    self._cancelled_timers > _CANCELLED_FRACTION_TO_PURGE * len(timers)
-                ):
-                    self._purge_cancelled_timers()
-                    timers = self._timers
-                    if not timers:
-                        continue
 
                 when, _, function, argument = timers_pop(timers)
-                if function is _run_timer_handle and argument._cancelled:
-                    # Skipped before the clock moves: a cancelled timer is not an event.
+                # Skipped before the clock moves: a cancelled timer is not an event, and neither
+                # is the timer of a sleep whose task was cancelled.
+                if function is _wake_sleep:
+                    if argument[0].done():
+                        continue
+                elif (function is _run_timer_handle or function is _wake_sleeper) and argument._cancelled:
                     self._cancelled_timers -= 1
                     argument._scheduled = False
                     continue
@@ -260,15 +447,20 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
                 function(argument)
 
                 count += 1
-                if progress is not None and count % progress_every == 0:
+                if not count & check_mask:
                     self.events_run = count
-                    progress(self)
+                    self._check(progress)
         finally:
             self.events_run = count
             self._running = False
             self._stopping = False
             events._set_running_loop(old_loop)
             sys.set_asyncgen_hooks(*old_hooks)
+
+    def _check(self, progress: Callable[[VirtualTimeLoop], None] | None) -> None:
+        """Every `progress_every` events: report progress."""
+        if progress is not None:
+            progress(self)
 
     def stop(self) -> None:
         self._stopping = True
@@ -285,6 +477,9 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
         self._closed = True
         self._ready.clear()
         self._timers.clear()
+        # Back to the methods, which refuse new work on a closed loop.
+        self.__dict__.pop("call_soon", None)
+        self.__dict__.pop("create_future", None)
 
     def _check_closed(self) -> None:
         if self._closed:
@@ -303,6 +498,7 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
 
     def set_debug(self, enabled: bool) -> None:
         self._debug = bool(enabled)
+        self._fast_attribute_reads()
 
     def get_exception_handler(self) -> Callable[..., None] | None:
         return self._exception_handler

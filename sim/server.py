@@ -29,8 +29,23 @@ from sim.config import CapacityWindow, FaultRule, ServerConfig
 from sim.distributions import Sampler
 from sim.faults import FaultPlan, fault_response
 from sim.jobs import PENDING, JobTable
-from sim.recorder import ABANDONED, ADMITTED, FAULTED, NOT_RECEIVED, RATE_LIMITED, REFUSED, REJECTED, Recorder
-from sim.session import _NO_HEADERS, CREATE, OTHER, STATUS, SimCall, SimResponse
+from sim.recorder import (
+    ABANDONED,
+    ADMISSION,
+    ADMITTED,
+    ARRIVED_AT,
+    END_WIDTH,
+    FAULTED,
+    NOT_RECEIVED,
+    RATE_LIMITED,
+    REFUSED,
+    REJECTED,
+    SERVICE_ENDED_AT,
+    SERVICE_STARTED_AT,
+    Recorder,
+)
+from sim.loop import TimerLane
+from sim.session import _NO_HEADERS, CREATE, OTHER, STATUS, SimCall, SimResponse, _answered
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,9 +88,15 @@ class ServerModel:
             STATUS: Sampler(config.service_time_status, streams["service"]) if config.service_time_status else service,
             OTHER: service,
         }
-        self._latency = Sampler(config.latency, streams["latency"])
-        self._response_latency = (Sampler(config.response_latency, streams["latency"])
-                                  if config.response_latency is not None else self._latency)
+        self._service_next = {endpoint: sampler.next for endpoint, sampler in self._service_time.items()}
+        request_latency = Sampler(config.latency, streams["latency"])
+        response_latency = (Sampler(config.response_latency, streams["latency"])
+                            if config.response_latency is not None else request_latency)
+        self._latency = request_latency.next
+        self._response_latency = response_latency.next
+        # A constant latency of 0 (common in capacity studies) needs no draw and no event.
+        self._instant_requests = request_latency.constant == 0
+        self._instant_responses = response_latency.constant == 0
         self._network_rng = streams["network"]
         self._faults = FaultPlan(config.faults, streams["faults"])
         self._workers = config.workers
@@ -89,6 +110,12 @@ class ServerModel:
         self._tokens_at = 0.0
         self.busy = 0
         """Workers serving a request now."""
+        self._ends = recorder.ends
+        self._states = recorder.states
+        self._outages = any(window.kind == "outage" for window in config.schedule)
+        """Whether requests in service must be tracked, to be cut off by an outage."""
+        self.timeouts = TimerLane(loop, _answered)
+        """Request timeouts of every session on this server; most are set in time order."""
 
         self.received = 0
         """Requests that reached the server, whatever happened to them."""
@@ -114,6 +141,15 @@ class ServerModel:
             loop.schedule_at(window.start, self._begin_window, window)
             loop.schedule_at(window.end, self._end_window, window)
 
+        # A server with no network drops, faults, rate limit or outages (the usual capacity
+        # study) takes a shorter path through the same steps, in the same order, with the same
+        # draws. A subclass that overrides `submit` keeps its own.
+        plain = (config.drop_probability == 0 and not config.faults and config.rate_limit is None
+                 and not self._outages)
+        if plain and self._instant_requests and type(self).submit is ServerModel.submit:
+            self.submit = self._submit_plain  # type: ignore[method-assign]
+        self._on_complete = self._complete_plain if plain else self._complete
+
     @property
     def queue_length(self) -> int:
         """Requests waiting for a worker now."""
@@ -128,26 +164,50 @@ class ServerModel:
             self.network_dropped += 1
             self._disconnect(call)
             return
+        if self._instant_requests:
+            self._arrive(call)
+            return
         latency = self._latency()
         if latency > 0:
             loop.schedule_at(loop._now + latency, self._arrive, call)
         else:
             self._arrive(call)
 
+    def _submit_plain(self, call: SimCall) -> None:
+        """`submit`, `_arrive`, `_admit` and `_start` in one, for a plain server with no latency."""
+        now = self.loop._now
+        self.received += 1
+        ends = self._ends
+        base = call.index * END_WIDTH
+        ends[base + ARRIVED_AT] = now
+        if self.busy < self._workers:
+            ends[base + ADMISSION] = ADMITTED
+            self.busy += 1
+            self._states.extend((now, len(self._queue), self.busy))
+            ends[base + SERVICE_STARTED_AT] = now
+            service = self._service_next[call.endpoint]() * self._service_factor
+            self.loop.schedule_at(now + service, self._complete_plain, call)
+        elif len(self._queue) < self._queue_limit:
+            ends[base + ADMISSION] = ADMITTED
+            self._queue.append(call)
+            self._states.extend((now, len(self._queue), self.busy))
+        else:
+            self._reject(call)
+
     def _arrive(self, call: SimCall) -> None:
         if self._down:
             self.refused += 1
-            self.recorder.request_admission[call.index] = REFUSED
+            self.recorder.set_admission(call.index, REFUSED)
             self._refuse(call)
             return
 
         self.received += 1
-        self.recorder.request_arrived_at[call.index] = self.loop._now
+        self._ends[call.index * END_WIDTH + ARRIVED_AT] = self.loop._now
         if self._faults:
             rule = self._faults.pick(_ENDPOINT_NAMES.get(call.endpoint, "other"))
             if rule is not None:
                 self.faulted += 1
-                self.recorder.request_admission[call.index] = FAULTED
+                self.recorder.set_admission(call.index, FAULTED)
                 action = rule.action
                 if action == "respond":
                     self._respond(call, self._fault_response(rule, call))
@@ -162,7 +222,7 @@ class ServerModel:
 
         if self.config.rate_limit is not None and not self._take_token():
             self.rate_limited += 1
-            self.recorder.request_admission[call.index] = RATE_LIMITED
+            self.recorder.set_admission(call.index, RATE_LIMITED)
             self._respond(call, self._rate_limited_response())
             return
         self._admit(call)
@@ -181,27 +241,28 @@ class ServerModel:
         now = self.loop._now
         if self._down:
             self.refused += 1
-            self.recorder.request_admission[call.index] = REFUSED
+            self.recorder.set_admission(call.index, REFUSED)
             self._refuse(call)
             return
-        admission = self.recorder.request_admission
+        ends = self._ends
+        where = call.index * END_WIDTH + ADMISSION
         if self.busy < self._workers:
-            if admission[call.index] == NOT_RECEIVED:
-                admission[call.index] = ADMITTED
+            if ends[where] == NOT_RECEIVED:
+                ends[where] = ADMITTED
             self.busy += 1
-            self.recorder.server_state(now, len(self._queue), self.busy)
+            self._states.extend((now, len(self._queue), self.busy))
             self._start(call, now)
         elif len(self._queue) < self._queue_limit:
-            if admission[call.index] == NOT_RECEIVED:
-                admission[call.index] = ADMITTED
+            if ends[where] == NOT_RECEIVED:
+                ends[where] = ADMITTED
             self._queue.append(call)
-            self.recorder.server_state(now, len(self._queue), self.busy)
+            self._states.extend((now, len(self._queue), self.busy))
         else:
             self._reject(call)
 
     def _reject(self, call: SimCall) -> None:
         self.rejected += 1
-        self.recorder.request_admission[call.index] = REJECTED
+        self.recorder.set_admission(call.index, REJECTED)
         headers = _NO_HEADERS
         if self.config.reject_retry_after:
             drain = len(self._queue) * self._service_time[OTHER].distribution.mean * self._service_factor
@@ -213,11 +274,12 @@ class ServerModel:
     # ------------------------------------------------------------------ service
 
     def _start(self, call: SimCall, now: float) -> None:
-        self.recorder.request_service_started_at[call.index] = now
+        self._ends[call.index * END_WIDTH + SERVICE_STARTED_AT] = now
         call.epoch = self._epoch
-        self._in_service[call] = None
-        service = self._service_time[call.endpoint]() * self._service_factor
-        self.loop.schedule_at(now + service, self._complete, call)
+        if self._outages:
+            self._in_service[call] = None
+        service = self._service_next[call.endpoint]() * self._service_factor
+        self.loop.schedule_at(now + service, self._on_complete, call)
 
     def _next_from_queue(self, now: float) -> SimCall | None:
         """Pop the next request worth serving, rejecting or dropping the others on the way."""
@@ -228,9 +290,9 @@ class ServerModel:
             call = queue.popleft()
             if drop_abandoned and call.finished:
                 self.abandoned_dropped += 1
-                self.recorder.request_admission[call.index] = ABANDONED
+                self.recorder.set_admission(call.index, ABANDONED)
                 continue
-            if timeout is not None and now - self.recorder.request_arrived_at[call.index] > timeout:
+            if timeout is not None and now - self.recorder.arrived_at(call.index) > timeout:
                 self._reject(call)
                 continue
             return call
@@ -240,14 +302,16 @@ class ServerModel:
         if call.epoch != self._epoch:
             return  # the server went down while this request was in service
         now = self.loop._now
-        del self._in_service[call]
+        if self._outages:
+            del self._in_service[call]
         self.served += 1
-        self.recorder.request_service_ended_at[call.index] = now
+        self._ends[call.index * END_WIDTH + SERVICE_ENDED_AT] = now
         response = self.handle(call, now)
 
         self.busy -= 1
-        self._fill_workers(now)
-        self.recorder.server_state(now, len(self._queue), self.busy)
+        if self._queue:
+            self._fill_workers(now)
+        self._states.extend((now, len(self._queue), self.busy))
 
         rule = call.fault
         if rule is None:
@@ -256,6 +320,24 @@ class ServerModel:
             self._disconnect(call)
         else:
             self._respond(call, self._fault_response(rule, call))
+
+    def _complete_plain(self, call: SimCall) -> None:
+        """`_complete` for a plain server: no outage can void the service and no fault applies."""
+        now = self.loop._now
+        self.served += 1
+        self._ends[call.index * END_WIDTH + SERVICE_ENDED_AT] = now
+        response = self.handle(call, now)
+
+        self.busy -= 1
+        if self._queue:
+            self._fill_workers(now)
+        self._states.extend((now, len(self._queue), self.busy))
+
+        if self._instant_responses:
+            if not call.deliver(response, now):
+                self.wasted += 1
+        else:
+            self._respond(call, response)
 
     def _fill_workers(self, now: float) -> None:
         while self.busy < self._workers:
@@ -330,6 +412,10 @@ class ServerModel:
         return SimResponse(fault.status, body=fault.body, content_type=fault.content_type, headers=headers)
 
     def _respond(self, call: SimCall, response: SimResponse) -> None:
+        if self._instant_responses:
+            if not call.deliver(response, self.loop._now):
+                self.wasted += 1
+            return
         latency = self._response_latency()
         if latency > 0:
             self.loop.schedule_at(self.loop._now + latency, self._deliver, (call, response))
@@ -351,6 +437,9 @@ class ServerModel:
         self._fail_later(call, aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "Connection refused")))
 
     def _fail_later(self, call: SimCall, error: BaseException) -> None:
+        if self._instant_responses:
+            self._fail((call, error))
+            return
         latency = self._response_latency()
         if latency > 0:
             self.loop.schedule_at(self.loop._now + latency, self._fail, (call, error))

@@ -24,7 +24,19 @@ from yarl import URL
 
 from client import Attempt
 from sim.jobs import parse_job_id
-from sim.recorder import CONNECTION_ERROR, NO_ERROR, TIMEOUT
+from sim.recorder import STATUS as _STATUS_FIELD  # the endpoint code STATUS is defined below
+from sim.recorder import (
+    CONNECTION_ERROR,
+    END_WIDTH,
+    ERROR,
+    FINISHED_AT,
+    JOB,
+    NO_ERROR,
+    NOT_RECEIVED,
+    SENT_WIDTH,
+    TIMEOUT,
+    UNFINISHED,
+)
 
 if TYPE_CHECKING:
     from sim.server import ServerModel
@@ -41,6 +53,7 @@ _JSON_TYPE = "application/json"
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
+_NAN = float("nan")
 _RAW = object()  # marks a response whose body is given as bytes rather than as JSON data
 
 
@@ -52,7 +65,7 @@ class SimResponse:
     invalid JSON raises `json.JSONDecodeError`.
     """
 
-    __slots__ = ("status", "reason", "headers", "content_type", "_data", "_body", "_method", "_url")
+    __slots__ = ("status", "reason", "headers", "content_type", "_data", "_body", "_request")
 
     def __init__(self, status: int, data: Any = _RAW, *, body: bytes | None = None,
                  content_type: str = _JSON_TYPE, headers: CIMultiDictProxy[str] = _NO_HEADERS) -> None:
@@ -62,12 +75,13 @@ class SimResponse:
         self.content_type = content_type
         self._data = data
         self._body = body
-        self._method = ""
-        self._url = ""
+        self._request: SimCall | None = None
+        """The request this answers, set when it is delivered."""
 
     @property
     def request_info(self) -> aiohttp.RequestInfo:
-        return aiohttp.RequestInfo(URL(self._url), self._method, _NO_HEADERS, URL(self._url))
+        method, path = (self._request.method, self._request.path) if self._request is not None else ("", "")
+        return aiohttp.RequestInfo(URL(path), method, _NO_HEADERS, URL(path))
 
     async def read(self) -> bytes:
         return self._body if self._body is not None else json.dumps(self._data).encode()
@@ -119,10 +133,19 @@ class SimCall:
     The request leaves the client when it is first awaited, as with aiohttp.
     """
 
+    # Fields every request sets live in slots; the rare ones (`fault`, `resent`, `epoch`) are
+    # class defaults until set, in an instance dict that Python creates only then.
     __slots__ = (
         "session", "method", "path", "endpoint", "job", "timeout", "key", "future", "index",
-        "sent_at", "finished", "fault", "resent", "epoch",
+        "finished", "__dict__",
     )
+
+    fault: Any = None
+    """Fault rule applied when the request finishes service, or None."""
+    resent = False
+    """True once the session has resent the request after a disconnect."""
+    epoch = 0
+    """The server's outage count when service started; a later outage voids the service."""
 
     def __init__(self, session: SimSession, method: str, path: str, endpoint: int, job: int,
                  timeout: float | None, key: str | None) -> None:
@@ -136,26 +159,23 @@ class SimCall:
         """Idempotency-Key header of the request, or None."""
         self.future: asyncio.Future[SimResponse] | None = None
         self.index = -1
-        self.sent_at = 0.0
         self.finished = False
         """True once the client got a response, an error or a timeout; later ones are wasted."""
-        self.fault: Any = None
-        """Fault rule applied when the request finishes service, or None."""
-        self.resent = False
-        """True once the session has resent the request after a disconnect."""
-        self.epoch = 0
-        """The server's outage count when service started; a later outage voids the service."""
 
     def _send(self) -> asyncio.Future[SimResponse]:
-        if self.future is None:
-            self.future = self.session._send(self)
-        return self.future
+        future = self.future
+        if future is None:
+            future = self.session._send(self)
+        return future
 
     def __await__(self) -> Any:
         return self._send().__await__()
 
     def __aenter__(self) -> asyncio.Future[SimResponse]:
-        return self._send()
+        future = self.future
+        if future is None:
+            future = self.session._send(self)
+        return future
 
     def __aexit__(self, *exc_info: object) -> _Done:
         return _DONE
@@ -168,12 +188,19 @@ class SimCall:
         future = self.future
         if future.cancelled():
             return False
-        response._method = self.method
-        response._url = self.path
+        response._request = self
         future.set_result(response)
-        if self.endpoint == CREATE and self.job >= 0:
-            self.session.job = self.job
-        self.session._recorder.request_finished(self.index, now, response.status, NO_ERROR, self.job)
+        job = self.job
+        if job >= 0 and self.endpoint == CREATE:
+            self.session.job = job
+        # Recorder.request_finished, inlined: this runs once per simulated request.
+        ends = self.session._recorder.ends
+        base = self.index * END_WIDTH
+        ends[base + FINISHED_AT] = now
+        ends[base + _STATUS_FIELD] = response.status
+        ends[base + ERROR] = NO_ERROR
+        if job >= 0:
+            ends[base + JOB] = job
         return True
 
     def fail(self, error: BaseException, now: float) -> bool:
@@ -221,6 +248,11 @@ def _expire(call: SimCall) -> None:
     call.expire(call.session._loop._now)
 
 
+def _answered(call: SimCall) -> bool:
+    """Tell a timeout lane that `call` no longer needs its timeout."""
+    return call.finished
+
+
 class SimSession:
     """Stand-in for `aiohttp.ClientSession` for one virtual client.
 
@@ -233,9 +265,12 @@ class SimSession:
         self._server = server
         self._loop = server.loop
         self._recorder = server.recorder
+        self._timeouts = server.timeouts
         self._client = client
         self._base_url = base_url
         self._closed = False
+        self._routes: dict[str, tuple[str, int, int]] = {}
+        """(path, endpoint, job) of each URL this session has requested."""
         self.requests = 0
         """Requests this session has sent."""
         self.job = -1
@@ -264,15 +299,10 @@ class SimSession:
                 headers: Any = None, json: Any = None, trace_request_ctx: Any = None) -> SimCall:
         if self._closed:
             raise RuntimeError("Session is closed")
-        path = url[len(self._base_url):] if url.startswith(self._base_url) else url
-        job = -1
-        if path == "/create_job":
-            endpoint = CREATE
-        elif path.startswith(_STATUS_PREFIX):
-            endpoint = STATUS
-            job = parse_job_id(path[len(_STATUS_PREFIX):])
-        else:
-            endpoint = OTHER
+        route = self._routes.get(url)
+        if route is None:
+            route = self._routes[url] = _route(url, self._base_url)
+        path, endpoint, job = route
         total = None if timeout is None else timeout.total
         key = None
         if headers:
@@ -288,15 +318,29 @@ class SimSession:
     def _send(self, call: SimCall) -> asyncio.Future[SimResponse]:
         loop = self._loop
         now = loop._now
-        future = loop.create_future()
-        call.future = future
-        call.sent_at = now
-        call.index = self._recorder.request_sent(self._client, call.endpoint, call.job, now, self.attempt)
+        future = call.future = loop.create_future()
+        # Recorder.request_sent, inlined: this runs once per simulated request.
+        recorder = self._recorder
+        sends = recorder.sends
+        call.index = len(sends) // SENT_WIDTH
+        sends.extend((self._client, call.endpoint, now, self.attempt))
+        recorder.ends.extend((call.job, _NAN, 0.0, UNFINISHED, NOT_RECEIVED, _NAN, _NAN, _NAN))
         self.requests += 1
-        if call.timeout is not None and call.timeout > 0:
-            loop.schedule_at(now + call.timeout, _expire, call)
+        timeout = call.timeout
+        if timeout is not None and timeout > 0:
+            self._timeouts.add(now + timeout, _expire, call)
         self._server.submit(call)
         return future
+
+
+def _route(url: str, base_url: str) -> tuple[str, int, int]:
+    """Return the path, endpoint code and job number (-1 if none) that `url` asks for."""
+    path = url[len(base_url):] if url.startswith(base_url) else url
+    if path == "/create_job":
+        return path, CREATE, -1
+    if path.startswith(_STATUS_PREFIX):
+        return path, STATUS, parse_job_id(path[len(_STATUS_PREFIX):])
+    return path, OTHER, -1
 
 
 _REASONS = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
