@@ -65,7 +65,7 @@ class SimResponse:
     invalid JSON raises `json.JSONDecodeError`.
     """
 
-    __slots__ = ("status", "reason", "headers", "content_type", "_data", "_body", "_request")
+    __slots__ = ("status", "reason", "headers", "content_type", "_data", "_body", "_method", "_url")
 
     def __init__(self, status: int, data: Any = _RAW, *, body: bytes | None = None,
                  content_type: str = _JSON_TYPE, headers: CIMultiDictProxy[str] = _NO_HEADERS) -> None:
@@ -75,13 +75,15 @@ class SimResponse:
         self.content_type = content_type
         self._data = data
         self._body = body
-        self._request: SimCall | None = None
-        """The request this answers, set when it is delivered."""
+        # Method and URL of the request this answers, set when it is delivered. Copied rather
+        # than pointing at the request, because the request holds this response through its
+        # future, and a cycle would keep both alive until the next garbage collection.
+        self._method = ""
+        self._url = ""
 
     @property
     def request_info(self) -> aiohttp.RequestInfo:
-        method, path = (self._request.method, self._request.path) if self._request is not None else ("", "")
-        return aiohttp.RequestInfo(URL(path), method, _NO_HEADERS, URL(path))
+        return aiohttp.RequestInfo(URL(self._url), self._method, _NO_HEADERS, URL(self._url))
 
     async def read(self) -> bytes:
         return self._body if self._body is not None else json.dumps(self._data).encode()
@@ -188,7 +190,8 @@ class SimCall:
         future = self.future
         if future.cancelled():
             return False
-        response._request = self
+        response._method = self.method
+        response._url = self.path
         future.set_result(response)
         job = self.job
         if job >= 0 and self.endpoint == CREATE:
