@@ -35,7 +35,7 @@ def main() -> int:
         started = time.perf_counter()
         data = simulate(config)
         wall = time.perf_counter() - started
-        requests = len(data.recorder.request_sent_at)
+        requests = data.recorder.request_count
         walls.append(wall)
         rates.append(requests / wall)
         print(f"run {index + 1}: {requests:,} requests, {data.end_time:,.1f} s simulated, "
