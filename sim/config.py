@@ -589,6 +589,9 @@ def _build_dataclass(cls: type, data: Any, path: str, problems: list[str]) -> An
 
 
 def _convert(hint: Any, value: Any, path: str, metadata: Any, problems: list[str]) -> Any:
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        # A numpy scalar, as pandas rows and numpy grids hand out: check its Python value.
+        value = value.item()
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
 

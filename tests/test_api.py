@@ -237,3 +237,15 @@ def test_sweep_explicit_seeds_used(tmp_path: Path) -> None:
     table = sim.sweep(SMALL, [{"client.poll.maximum": 4.0}], seeds=[11, 12], out=tmp_path / "s",
                       processes=1, progress=False)
     assert list(table["seed"]) == [11, 12]
+
+
+def test_override_accepts_numpy_scalars() -> None:
+    # Values taken from a sweep table or a numpy grid arrive as numpy scalars.
+    import numpy as np
+
+    changed = sim.override(sim.load(SMALL), {"client.poll.maximum": np.float64(12.5),
+                                             "workload.clients": np.int64(20),
+                                             "client.poll.jitter": np.str_("none")})
+    assert changed.client.poll.maximum == 12.5
+    assert changed.workload.clients == 20
+    assert type(changed.workload.clients) is int
