@@ -146,8 +146,9 @@ class ServerModel:
         # draws. A subclass that overrides `submit` keeps its own.
         plain = (config.drop_probability == 0 and not config.faults and config.rate_limit is None
                  and not self._outages)
+        self._on_arrival = self._arrive_plain if plain else self._arrive
         if plain and self._instant_requests and type(self).submit is ServerModel.submit:
-            self.submit = self._submit_plain  # type: ignore[method-assign]
+            self.submit = self._arrive_plain  # type: ignore[method-assign]
         self._on_complete = self._complete_plain if plain else self._complete
 
     @property
@@ -165,16 +166,17 @@ class ServerModel:
             self._disconnect(call)
             return
         if self._instant_requests:
-            self._arrive(call)
+            self._on_arrival(call)
             return
         latency = self._latency()
         if latency > 0:
-            loop.schedule_at(loop._now + latency, self._arrive, call)
+            loop.schedule_at(loop._now + latency, self._on_arrival, call)
         else:
-            self._arrive(call)
+            self._on_arrival(call)
 
-    def _submit_plain(self, call: SimCall) -> None:
-        """`submit`, `_arrive`, `_admit` and `_start` in one, for a plain server with no latency."""
+    def _arrive_plain(self, call: SimCall) -> None:
+        """`_arrive`, `_admit` and `_start` in one, for a plain server (and `submit` too when
+        requests have no latency)."""
         now = self.loop._now
         self.received += 1
         ends = self._ends
