@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sim.loop import SimulationDeadlock, VirtualTimeLoop, run
+from sim.loop import SimulationDeadlock, TimerLane, VirtualTimeLoop, run
 
 
 @pytest.fixture
@@ -499,3 +499,87 @@ def test_seeded_runs_identical() -> None:
 
 def test_other_seed_differs() -> None:
     assert run_traced_scenario(42) != run_traced_scenario(43)
+
+
+# ----------------------------------------------------------------------------- fast paths
+
+
+def test_timer_lane_matches_heap_order(loop: VirtualTimeLoop) -> None:
+    # Lane timers and heap timers interleave, with ties at equal times, exactly as if all were
+    # in the heap: by time, then by the order they were scheduled.
+    lane = TimerLane(loop, lambda _: False)
+    rng = random.Random(5)
+    expected: list[tuple[float, int]] = []
+    order: list[int] = []
+    when = 0.0
+    for label in range(400):
+        if rng.random() < 0.5:
+            when += rng.choice([0.0, 0.5, 1.0])
+            lane.add(when, order.append, label)
+            expected.append((when, label))
+        else:
+            other = rng.choice([0.0, 0.5, 1.0, 2.0]) + when
+            loop.schedule_at(other, order.append, label)
+            expected.append((other, label))
+
+    loop.run_forever()
+
+    assert order == [label for _, label in sorted(expected)]
+
+
+def test_timer_lane_out_of_order_goes_to_heap(loop: VirtualTimeLoop) -> None:
+    lane = TimerLane(loop, lambda _: False)
+    order: list[tuple[float, str]] = []
+    lane.add(5.0, lambda name: order.append((loop.time(), name)), "late")
+    lane.add(2.0, lambda name: order.append((loop.time(), name)), "early")
+    loop.run_forever()
+    assert order == [(2.0, "early"), (5.0, "late")]
+
+
+def test_timer_lane_drops_stale_timers_without_event(loop: VirtualTimeLoop) -> None:
+    answered = {1, 2}
+    lane = TimerLane(loop, lambda label: label in answered)
+    fired: list[int] = []
+    for label in range(4):
+        lane.add(10.0 + label, fired.append, label)
+    loop.run_forever()
+    # Timer 0 was already in the heap when it went stale; 1 and 2 were dropped unseen.
+    assert fired == [0, 3]
+    assert loop.events_run == 2
+    assert len(lane) == 0
+
+
+def test_cancelled_sleep_keeps_clock() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        sleeper = asyncio.ensure_future(asyncio.sleep(100.0))
+        await asyncio.sleep(1.0)
+        sleeper.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sleeper
+        return loop.time()
+
+    loop = VirtualTimeLoop()
+    try:
+        assert loop.run_until_complete(main()) == 1.0
+        # The cancelled sleep's timer is skipped without moving the clock to 100 s.
+        loop.run_forever()
+        assert loop.time() == 1.0
+    finally:
+        loop.close()
+
+
+def test_call_soon_on_closed_loop_raises() -> None:
+    loop = VirtualTimeLoop()
+    loop.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        loop.call_soon(print)
+
+
+def test_fast_reads_follow_clock_and_debug(loop: VirtualTimeLoop) -> None:
+    loop.schedule_at(2.5, lambda _: None)
+    loop.run_forever()
+    assert loop.time() == 2.5
+    assert loop.get_debug() is False
+    loop.set_debug(True)
+    assert loop.get_debug() is True
