@@ -4,8 +4,8 @@
     python benchmarks/sweep_parallel.py --clients 500   # smaller runs
 
 Sweeps the thundering-herd example over 3 poll caps x 3 jitter kinds x 3 seeds (27 runs) with
-`processes=1` and with one process per CPU, alternating serial and parallel for `--rounds`
-rounds, and checks that every sweep gives the same table. It prints the wall time of each sweep,
+`processes=1` and with one process per CPU, alternating the two for `--rounds` rounds. It
+checks that every sweep gives the same table. It prints the wall time of each sweep,
 the median speed-up and the machine. The wall time includes starting the worker processes,
 which import numpy, pandas and aiohttp, so small runs show less speed-up than large ones.
 Results folders go to a temporary folder that is removed at the end.

@@ -72,9 +72,9 @@ class TimerLane:
 
     Request timeouts of one length are due in the order they were set, and most are never
     needed because the response comes first. In the heap, each would make every push and pop
-    slower until it came due. A lane keeps them in a FIFO and puts only the earliest in the heap,
-    under the time and sequence number it got when it was added, so events run in exactly the
-    order they would have run from the heap. `is_stale(argument)` tells the lane that a timer
+    slower until it came due. A lane keeps them in a FIFO and puts only the earliest in the heap. That
+    timer enters the heap under the time and sequence number it got when it was added, so
+    events run in exactly the order they would have run from the heap. `is_stale(argument)` tells the lane that a timer
     no longer needs to run (its request has finished), so it is dropped without an event.
 
     A timer added earlier than the lane's latest goes straight into the heap.
@@ -180,8 +180,8 @@ class _SleepHandle(asyncio.TimerHandle):
     of its own.
 
     NOTE: code that calls `call_later(delay, futures._set_result_unless_cancelled, future,
-    value)` itself and cancels the timer while the future is pending would still see the
-    future set; `call_at` gives such callers a real handle.
+    value)` itself, then cancels the timer while the future is pending, still sees the future
+    set. `call_at` gives such callers a real handle.
     """
 
     __slots__ = ()
@@ -271,7 +271,7 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
     def _fast_attribute_reads(self) -> None:
         # `time()` and `get_debug()` are called several times per simulated request (asyncio's
         # C futures call get_debug() on creation). Instance attributes holding built-in
-        # callables answer without a Python frame; the methods above stay for documentation.
+        # callables return the value without a Python frame; the methods stay for documentation.
         self.time = functools.partial(getattr, self, "_now")  # type: ignore[method-assign]
         self.get_debug = bool if not self._debug else functools.partial(bool, True)  # type: ignore[method-assign]
         if not self._closed:
@@ -458,7 +458,7 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
             sys.set_asyncgen_hooks(*old_hooks)
 
     def _check(self, progress: Callable[[VirtualTimeLoop], None] | None) -> None:
-        """Every `progress_every` events: report progress."""
+        """Report progress; called every `progress_every` events."""
         if progress is not None:
             progress(self)
 

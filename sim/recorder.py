@@ -71,7 +71,7 @@ class Recorder:
     def __init__(self) -> None:
         # Requests: one sent row and one end row per HTTP request a client sent. Times are
         # simulated seconds. `status` is the HTTP status of the response, or 0 where there was
-        # none; `arrived_at` and the service times are NaN where the request never got there;
+        # none. `arrived_at` and the service times are NaN where the request never got there.
         # `attempt` is 1 for the first try of a request, 2 for its first retry, and so on.
         self.sends = array("d")
         self.ends = array("d")

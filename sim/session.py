@@ -75,7 +75,7 @@ class SimResponse:
         self.content_type = content_type
         self._data = data
         self._body = body
-        # Method and URL of the request this answers, set when it is delivered. Copied rather
+        # Method and URL of the request this response belongs to, set when it is delivered. Copied rather
         # than pointing at the request, because the request holds this response through its
         # future, and a cycle would keep both alive until the next garbage collection.
         self._method = ""
@@ -135,7 +135,7 @@ class SimCall:
     The request leaves the client when it is first awaited, as with aiohttp.
     """
 
-    # Fields every request sets live in slots; the rare ones (`fault`, `resent`, `epoch`) are
+    # Fields every request sets live in slots. The rare ones (`fault`, `resent`, `epoch`) are
     # class defaults until set, in an instance dict that Python creates only then.
     __slots__ = (
         "session", "method", "path", "endpoint", "job", "timeout", "key", "future", "index",
@@ -337,7 +337,7 @@ class SimSession:
 
 
 def _route(url: str, base_url: str) -> tuple[str, int, int]:
-    """Return the path, endpoint code and job number (-1 if none) that `url` asks for."""
+    """Return the path, endpoint code and job number (-1 if none) of a request for `url`."""
     path = url[len(base_url):] if url.startswith(base_url) else url
     if path == "/create_job":
         return path, CREATE, -1
