@@ -92,7 +92,7 @@ def write_folder(result: RunResult, folder: Path, *, plots: bool = True) -> Path
     If a folder of that name already exists, a suffix `-2`, `-3`, ... is added to the name.
     `plots=False` leaves out the PNG files, which take most of the writing time.
     """
-    folder = _free_name(folder)
+    folder = free_name(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     partial = folder.parent / f".{folder.name}.partial-{os.getpid()}"
     if partial.exists():
@@ -131,7 +131,8 @@ def _write_files(result: RunResult, folder: Path, plots: bool) -> None:
     )
 
 
-def _free_name(folder: Path) -> Path:
+def free_name(folder: Path) -> Path:
+    """Return `folder`, or the first of `folder-2`, `folder-3`, ... that does not exist yet."""
     if not folder.exists():
         return folder
     for number in range(2, 10_000):

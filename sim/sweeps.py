@@ -32,10 +32,12 @@ import itertools
 import json
 import logging
 import multiprocessing
+import numbers
 import os
 import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,7 @@ import pandas as pd
 
 from sim.api import ConfigLike, load
 from sim.config import Config, ConfigError, config_to_dict, override
-from sim.results import default_folder
+from sim.results import default_folder, free_name
 
 __all__ = ["grid_points", "sweep", "sweep_seeds"]
 
@@ -117,9 +119,10 @@ def sweep(
     base_config = load(base)
     if search is None and isinstance(base, (str, Path)):
         search = Path(base).resolve().parent
+    _check_arguments(seeds, root_seed, processes)
     points = grid_points(grid)
-    if isinstance(seeds, int):
-        seed_list = sweep_seeds(base_config.run.seed if root_seed is None else root_seed, seeds)
+    if isinstance(seeds, numbers.Integral):
+        seed_list = sweep_seeds(base_config.run.seed if root_seed is None else int(root_seed), int(seeds))
     else:
         seed_list = [int(seed) for seed in seeds]
     if not points or not seed_list:
@@ -132,29 +135,34 @@ def sweep(
         for replication, seed in enumerate(seed_list):
             configs.append((index, replication, override(base_config, {**point, "run.seed": seed}, source=source)))
 
-    folder = Path(out) if out is not None else default_folder(
-        dataclasses.replace(base_config, name=f"{base_config.name}-sweep"), Path(results_root))
-    if folder.exists():
-        raise FileExistsError(f"out: {str(folder)!r} already exists; choose a new folder so that no "
-                              "earlier results are overwritten")
+    if out is not None:
+        folder = Path(out)
+        if folder.exists():
+            raise FileExistsError(f"out: {str(folder)!r} already exists; choose a new folder so that no "
+                                  "earlier results are overwritten")
+    else:
+        # Named by the second it starts, with -2, -3, ... for sweeps started in the same second.
+        folder = free_name(default_folder(
+            dataclasses.replace(base_config, name=f"{base_config.name}-sweep"), Path(results_root)))
     folder.parent.mkdir(parents=True, exist_ok=True)
     partial = folder.parent / f".{folder.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     (partial / "runs").mkdir(parents=True)
 
+    cells = _parameter_cells(points)
     tasks, rows = [], []
     for row, (index, replication, config) in enumerate(configs):
         name = f"{index:03d}-{_slug(points[index])}-r{replication}"
         tasks.append(_Task(row, config, partial / "runs" / name,
                            Path(search) if search is not None else None, plots))
-        rows.append({**{key: _cell(value) for key, value in points[index].items()},
+        rows.append({**{key: column[index] for key, column in cells.items()},
                      "seed": config.run.seed, "replication": replication, "folder": f"runs/{name}"})
 
     try:
         metrics = _run_all(tasks, processes, progress, base_config.name)
         for row, values in zip(rows, metrics):
             row.update(values)
-        columns = [*points[0].keys(), "seed", "replication", *metrics[0].keys(), "folder"]
+        columns = [*cells, "seed", "replication", *metrics[0].keys(), "folder"]
         table = pd.DataFrame(rows, columns=list(dict.fromkeys(columns)))
         _write_sweep_files(partial, table, base_config, grid, points, seed_list, root_seed)
         os.rename(partial, folder)
@@ -185,14 +193,63 @@ def _run_all(tasks: list[_Task], processes: int | None, progress: bool, name: st
                     task = pending[future]
                     try:
                         results[task.row] = future.result()
+                    except BrokenProcessPool:
+                        raise
                     except Exception as exc:
                         raise RuntimeError(f"sweep run {task.folder.name} (seed {task.config.run.seed}) "
                                            f"failed: {exc}") from exc
                     advance()
+            except BrokenProcessPool as exc:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise RuntimeError(
+                    "a sweep worker process stopped abruptly. Worker processes import the calling "
+                    "script again, so a script must call sim.sweep under "
+                    "`if __name__ == \"__main__\":` (a script read from standard input cannot be "
+                    "imported at all); otherwise the worker may have run out of memory. "
+                    "processes=1 runs the sweep in this process"
+                ) from exc
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
     return results  # type: ignore[return-value]
+
+
+def _check_arguments(seeds: Any, root_seed: Any, processes: Any) -> None:
+    """Reject sweep arguments of the wrong type or range, naming the argument."""
+    problems = []
+    if isinstance(seeds, bool) or not (isinstance(seeds, numbers.Integral) or (
+            isinstance(seeds, Sequence) and not isinstance(seeds, str)
+            and all(isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0
+                    for seed in seeds))):
+        problems.append(f"seeds: must be a number of replications or a list of integer seeds >= 0; "
+                        f"got {seeds!r}")
+    if root_seed is not None and (isinstance(root_seed, bool) or not isinstance(root_seed, numbers.Integral)
+                                  or root_seed < 0):
+        problems.append(f"root_seed: must be an integer >= 0 or None; got {root_seed!r}")
+    if processes is not None and (isinstance(processes, bool) or not isinstance(processes, numbers.Integral)
+                                  or processes < 1):
+        problems.append(f"processes: must be an integer >= 1, or None for one per CPU; got {processes!r}")
+    if problems:
+        raise ConfigError("<sweep>", problems)
+
+
+def _parameter_cells(points: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Return each parameter's table cells, one per grid point, all of one type.
+
+    Scalars stay as they are. If a parameter takes a mapping or list anywhere, or mixes kinds
+    of scalar (`0.002` beside `{kind: exponential, ...}`), every cell of it is written as
+    sorted JSON, because a Parquet column holds one type.
+    """
+    cells: dict[str, list[Any]] = {}
+    for key in dict.fromkeys(key for point in points for key in point):
+        values = [config_to_dict(point.get(key)) for point in points]
+        kinds = {type(value) for value in values if value is not None}
+        scalar = all(isinstance(value, (bool, int, float, str)) or value is None for value in values)
+        if scalar and (len(kinds) <= 1 or kinds <= {int, float}):
+            cells[key] = values
+        else:
+            cells[key] = [json.dumps(value, sort_keys=True) for value in values]
+    return cells
 
 
 def _run_task(task: _Task) -> dict[str, Any]:

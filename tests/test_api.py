@@ -249,3 +249,38 @@ def test_override_accepts_numpy_scalars() -> None:
     assert changed.client.poll.maximum == 12.5
     assert changed.workload.clients == 20
     assert type(changed.workload.clients) is int
+
+
+def test_sweep_default_folders_in_one_second_differ(tmp_path: Path) -> None:
+    grid = [{"client.poll.maximum": 4.0}]
+    first = sim.sweep(SMALL, grid, seeds=1, processes=1, progress=False, results_root=tmp_path)
+    second = sim.sweep(SMALL, grid, seeds=1, processes=1, progress=False, results_root=tmp_path)
+    assert first.attrs["folder"] != second.attrs["folder"]
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_sweep_grid_mixing_number_and_distribution(tmp_path: Path) -> None:
+    table = sim.sweep(SMALL, {"server.latency": [0.001, {"kind": "exponential", "mean": 0.002}]},
+                      seeds=1, out=tmp_path / "mixed", processes=1, progress=False)
+    # A column of one type: every value as JSON, since one of them is a mapping.
+    assert list(table["server.latency"]) == ["0.001", json.dumps({"kind": "exponential", "mean": 0.002},
+                                                                 sort_keys=True)]
+    assert pd.read_parquet(tmp_path / "mixed" / "sweep.parquet")["server.latency"].tolist() == list(
+        table["server.latency"])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"seeds": 1.5}, "seeds: must be a number of replications or a list of integer seeds >= 0; got 1.5"),
+        ({"seeds": [1, -3]}, "seeds: must be"),
+        ({"root_seed": -1}, "root_seed: must be an integer >= 0 or None; got -1"),
+        ({"processes": 0}, "processes: must be an integer >= 1, or None for one per CPU; got 0"),
+        ({"processes": -2}, "processes: must be an integer >= 1"),
+    ],
+)
+def test_sweep_bad_arguments_named(tmp_path: Path, arguments: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        sim.sweep(SMALL, GRID, **{"seeds": 1, **arguments}, out=tmp_path / "out", progress=False)
+    assert message in str(raised.value)
+    assert not (tmp_path / "out").exists()
