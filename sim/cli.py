@@ -117,6 +117,21 @@ def _run(config: Config, args: argparse.Namespace) -> int:
               "results are overwritten", file=sys.stderr)
         return EXIT_USAGE
 
+    # Check where the results go before simulating, so that a bad path fails in a second
+    # instead of after the whole run.
+    parent = folder.parent
+    existing = next((path for path in (parent, *parent.parents) if path.exists()), None)
+    if existing is not None and not existing.is_dir():
+        option = "--out" if args.out is not None else "--results-root"
+        print(f"error: {option}: {str(existing)!r} is a file, not a folder; choose a path under a "
+              "folder", file=sys.stderr)
+        return EXIT_USAGE
+    if existing is not None and not os.access(existing, os.W_OK):
+        option = "--out" if args.out is not None else "--results-root"
+        print(f"error: {option}: cannot write in {str(existing)!r}; choose a folder you can write to",
+              file=sys.stderr)
+        return EXIT_USAGE
+
     client_level = getattr(logging, args.client_log_level)
     # SIGTERM (from `timeout`, CI or a container) stops the run like Ctrl-C does, so that a
     # half-written results folder is removed in both cases.

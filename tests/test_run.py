@@ -247,3 +247,14 @@ def test_missing_distribution_parameter_named(tmp_path: Path, capsys: pytest.Cap
     config = write_config(tmp_path, {"server": {"latency": {"kind": "constant"}}})
     assert main(["validate", str(config)]) == 2
     assert "server.latency.value: missing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--out", "--results-root"])
+def test_output_under_file_exits_2_before_run(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              option: str) -> None:
+    config = tmp_path / "small.yaml"
+    config.write_text("workload: {clients: 5}\n", encoding="utf-8")
+    (tmp_path / "taken").write_text("not a folder", encoding="utf-8")
+    assert main(["run", str(config), option, str(tmp_path / "taken" / "sub"), "--quiet"]) == 2
+    assert f"error: {option}: " in capsys.readouterr().err
+    assert (tmp_path / "taken").read_text(encoding="utf-8") == "not a folder"
