@@ -760,6 +760,8 @@ def _check_range(value: Any, path: str, metadata: Any, problems: list[str]) -> A
 
 def _unknown_key(key: Any, path: str, valid: list[str]) -> str:
     where = f"in {path}" if path else "at the top level"
+    if not valid:
+        return f"{_join(path, str(key))}: unknown key {where}, which takes no settings besides its kind"
     hint = _suggest(str(key), valid)
     return f"{_join(path, str(key))}: unknown key {where}{hint}; valid keys are {', '.join(valid)}"
 

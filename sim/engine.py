@@ -140,6 +140,9 @@ class _Run:
                            "arrivals are dropped; raise workload.clients to run them all",
                            len(starts), ceiling, self.dropped)
         self.starts = starts[:ceiling].tolist()
+        if not self.starts:
+            logger.warning("the arrival stages brought no clients (about %.2f expected); raise the "
+                           "stages' target rates or durations", config.workload.arrival.expected_clients)
         self.started = 0
         self.finished = 0
         self.checks = 0
