@@ -215,6 +215,10 @@ SAMPLE_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 """Seconds per unit of the values in a sample file."""
 
 
+_BAD_LINES_SHOWN = 5
+"""Invalid lines of a sample file named in its error; the rest are counted."""
+
+
 class SampleFileError(ValueError):
     """A sample file that cannot be used; `key` names the config key to fix."""
 
@@ -254,14 +258,20 @@ def read_samples(path: Path, column: str | None = None, unit: str = "s") -> tupl
     index = _column_index(path, header, len(rows[0][1]) if rows else 1, column)
 
     values = []
+    bad: list[str] = []
     for number, row in rows:
         cell = row[index].strip() if index < len(row) else ""
         value = float(cell) if _is_number(cell) else math.nan
         if not math.isfinite(value) or value < 0:
-            raise SampleFileError(
-                "file", f"{str(path)!r} line {number}: each value must be a finite number >= 0; got {cell!r}"
-            )
+            bad.append(f"line {number}: {cell!r}")
+            continue
         values.append(value * scale)
+    if bad:
+        listed = "; ".join(bad[:_BAD_LINES_SHOWN])
+        more = f"; and {len(bad) - _BAD_LINES_SHOWN} more" if len(bad) > _BAD_LINES_SHOWN else ""
+        raise SampleFileError(
+            "file", f"{str(path)!r}: each value must be a finite number >= 0; got {listed}{more}"
+        )
     if not values:
         raise SampleFileError("file", f"{str(path)!r} has a header but no values")
     return tuple(values)

@@ -208,9 +208,11 @@ def test_saved_config_carries_samples(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "spec", "message"),
     [
-        ("0.1\n-2\n", {}, "server.service_time.file: '{path}' line 2: each value must be a finite number >= 0; got '-2'"),
-        ("0.1\nfast\n", {}, "line 2: each value must be a finite number >= 0; got 'fast'"),
-        ("0.1\nnan\n", {}, "line 2: each value must be a finite number >= 0; got 'nan'"),
+        ("0.1\n-2\n", {}, "server.service_time.file: '{path}': each value must be a finite number >= 0; got line 2: '-2'"),
+        ("0.1\nfast\n", {}, "each value must be a finite number >= 0; got line 2: 'fast'"),
+        ("0.1\nnan\n", {}, "each value must be a finite number >= 0; got line 2: 'nan'"),
+        ("1\nx\n-1\n2\ny\n", {}, "got line 2: 'x'; line 3: '-1'; line 5: 'y'"),
+        ("0\n" + "".join(f"bad{i}\n" for i in range(8)), {}, "line 6: 'bad4'; and 3 more"),
         ("a,b\n1,2\n", {}, "server.service_time.column: '{path}' has 2 columns; name one with `column`; columns are a, b"),
         ("a,b\n1,2\n", {"column": "c"}, "server.service_time.column: '{path}' has no column 'c'; columns are a, b"),
         ("1\n2\n", {"column": "a"}, "has no header line to find column 'a' in"),
