@@ -136,6 +136,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     # SIGTERM (from `timeout`, CI or a container) stops the run like Ctrl-C does, so that a
     # half-written results folder is removed in both cases.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    missing_parents = [path for path in folder.parents if not path.exists()]
     try:
         if args.quiet:
             data = simulate(config, client_log_level=client_level, plugins=args.plugins)
@@ -144,6 +145,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         result = collect(data)
         folder = write_folder(result, folder)
     except KeyboardInterrupt:
+        _remove_empty(missing_parents)
         print("interrupted; no results folder was written", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -151,6 +153,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         # seconds and only produces noise, and nothing is left on disk to clean up.
         os._exit(130)
     except Exception:
+        _remove_empty(missing_parents)
         logger.exception("run of %s failed; no results folder was written", args.config)
         return EXIT_FAILED
 
@@ -160,6 +163,15 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     else:
         print(folder)
     return EXIT_OK
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed run created for its results, nearest first, while empty."""
+    for path in folders:
+        try:
+            path.rmdir()
+        except OSError:
+            return
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:

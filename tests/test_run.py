@@ -258,3 +258,12 @@ def test_output_under_file_exits_2_before_run(tmp_path: Path, capsys: pytest.Cap
     assert main(["run", str(config), option, str(tmp_path / "taken" / "sub"), "--quiet"]) == 2
     assert f"error: {option}: " in capsys.readouterr().err
     assert (tmp_path / "taken").read_text(encoding="utf-8") == "not a folder"
+
+
+def test_failed_run_leaves_no_new_folders(tmp_path: Path) -> None:
+    (tmp_path / "broken_client.py").write_text("async def run(context):\n    raise RuntimeError('scenario bug')\n",
+                                               encoding="utf-8")
+    config = tmp_path / "broken.yaml"
+    config.write_text("workload: {clients: 3, client: 'broken_client:run'}\n", encoding="utf-8")
+    assert main(["run", str(config), "--out", str(tmp_path / "new" / "deeper" / "run"), "--quiet"]) == 1
+    assert not (tmp_path / "new").exists()
