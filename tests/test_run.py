@@ -260,10 +260,13 @@ def test_output_under_file_exits_2_before_run(tmp_path: Path, capsys: pytest.Cap
     assert (tmp_path / "taken").read_text(encoding="utf-8") == "not a folder"
 
 
-def test_failed_run_leaves_no_new_folders(tmp_path: Path) -> None:
-    (tmp_path / "broken_client.py").write_text("async def run(context):\n    raise RuntimeError('scenario bug')\n",
-                                               encoding="utf-8")
-    config = tmp_path / "broken.yaml"
-    config.write_text("workload: {clients: 3, client: 'broken_client:run'}\n", encoding="utf-8")
+def test_failed_write_leaves_no_new_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A disk that fills up while the plots are written, after the results' parent folders exist.
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("sim.results.save_run_plots", disk_full)
+    config = tmp_path / "small.yaml"
+    config.write_text("workload: {clients: 3}\n", encoding="utf-8")
     assert main(["run", str(config), "--out", str(tmp_path / "new" / "deeper" / "run"), "--quiet"]) == 1
     assert not (tmp_path / "new").exists()
