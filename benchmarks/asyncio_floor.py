@@ -1,0 +1,94 @@
+"""Benchmark: the fastest any asyncio code can poll on herdsim's loop, against SimPy.
+
+    python benchmarks/asyncio_floor.py --repeat 3
+
+The floor is the polling herd of `scenario.py` stripped to what asyncio itself costs. Each of
+5,000 coroutines runs 20 rounds of `await asyncio.sleep(full-jitter delay)`, then awaits a
+future that a loop event resolves 5 ms later, as a modelled request would be. There is no
+client code, no session, no server model and no recording. The SimPy model of
+`simpy_compare.py` runs beside it, alternating, and the script prints rounds (requests) per
+wall second of each and their ratio.
+
+If the floor is not far above SimPy, then herdsim, which adds the real client and the model
+to the floor, cannot match SimPy by speeding up its own code alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import platform
+import random
+import statistics
+import sys
+import time
+
+from scenario import Scenario
+from simpy_compare import run_simpy
+from sim.loop import VirtualTimeLoop
+
+ROUNDS = 20
+"""Sleep-and-request rounds per coroutine, as many as the scenario's requests per client."""
+
+
+def run_floor(scenario: Scenario) -> tuple[int, float]:
+    """Run the stripped herd on a `VirtualTimeLoop`; return the rounds run and the wall seconds."""
+
+    def resolve(future: asyncio.Future[None]) -> None:
+        future.set_result(None)
+
+    async def poller(loop: VirtualTimeLoop, rng: random.Random) -> None:
+        for round_number in range(ROUNDS):
+            cap = min(scenario.poll_maximum, scenario.poll_initial * scenario.poll_multiplier ** round_number)
+            await asyncio.sleep(cap * rng.random())
+            future = loop.create_future()
+            loop.schedule_at(loop.time() + scenario.service_time, resolve, future)
+            await future
+
+    async def herd(loop: VirtualTimeLoop) -> None:
+        await asyncio.gather(*(poller(loop, random.Random(index)) for index in range(scenario.clients)))
+
+    # The same collector setting as the simulator uses during a run.
+    collecting = gc.isenabled()
+    gc.disable()
+    loop = VirtualTimeLoop()
+    try:
+        started = time.perf_counter()
+        loop.run_until_complete(herd(loop))
+        wall = time.perf_counter() - started
+    finally:
+        loop.close()
+        if collecting:
+            gc.enable()
+    return scenario.clients * ROUNDS, wall
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="floor and SimPy runs each (default: 3)")
+    args = parser.parse_args()
+    try:
+        import simpy
+    except ImportError:
+        print("error: SimPy is not installed; install the benchmark extra: pip install -e '.[bench]'",
+              file=sys.stderr)
+        return 2
+
+    scenario = Scenario()
+    print(f"python {sys.version.split()[0]}, simpy {simpy.__version__}, {platform.platform()}")
+    ratios = []
+    for index in range(args.repeat):
+        rounds, floor_wall = run_floor(scenario)
+        measurements, simpy_wall = run_simpy(simpy, scenario)
+        floor_rate = rounds / floor_wall
+        simpy_rate = measurements.requests / simpy_wall
+        ratios.append(floor_rate / simpy_rate)
+        print(f"run {index + 1}: asyncio floor {floor_rate:,.0f} rounds per wall second, "
+              f"SimPy {simpy_rate:,.0f} requests per wall second, ratio {floor_rate / simpy_rate:.2f}")
+    print(f"median floor / SimPy ratio: {statistics.median(ratios):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
