@@ -72,10 +72,11 @@ class TimerLane:
 
     Request timeouts of one length are due in the order they were set, and most are never
     needed because the response comes first. In the heap, each would make every push and pop
-    slower until it came due. A lane keeps them in a FIFO and puts only the earliest in the heap. That
-    timer enters the heap under the time and sequence number it got when it was added, so
-    events run in exactly the order they would have run from the heap. `is_stale(argument)` tells the lane that a timer
-    no longer needs to run (its request has finished), so it is dropped without an event.
+    slower until it came due. A lane keeps them in a FIFO and puts only the earliest in the
+    heap. That timer enters the heap under the time and sequence number it got when it was
+    added, so events run in exactly the order they would have run from the heap.
+    `is_stale(argument)` reports that a timer no longer needs to run (its request has
+    finished), so the lane drops it without an event.
 
     A timer added earlier than the lane's latest goes straight into the heap.
     """
@@ -130,44 +131,7 @@ def _run_timer_handle(handle: asyncio.TimerHandle) -> None:
 
 
 _SET_RESULT_UNLESS_CANCELLED = futures._set_result_unless_cancelled
-"""The callback `asyncio.sleep` schedules; `call_at` gives it a lighter timer."""
-
-
-class _SleepTimer(asyncio.TimerHandle):
-    """Timer that sets a future's result when due, as `call_at` schedules for an asyncio sleep.
-
-    asyncio's own `TimerHandle` copies the caller's context and keeps debug data, which this
-    callback needs neither of. It behaves as a `TimerHandle`: it can be cancelled, and it
-    reports `when()`. (`call_later`, the path asyncio.sleep takes, needs no handle at all; see
-    `_SleepHandle`.)
-    """
-
-    __slots__ = ()
-
-    def __init__(self, when: float, loop: VirtualTimeLoop, future: asyncio.Future[Any], result: Any) -> None:
-        self._when = when
-        self._loop = loop
-        self._callback = _SET_RESULT_UNLESS_CANCELLED
-        self._args = (future, result)
-        self._cancelled = False
-        self._scheduled = True
-        self._context = None
-        self._source_traceback = None
-        self._repr = None
-
-    def cancel(self) -> None:
-        if not self._cancelled:
-            self._cancelled = True
-            if self._scheduled:
-                self._loop._timer_handle_cancelled(self)
-
-
-def _wake_sleeper(timer: _SleepTimer) -> None:
-    if not timer._cancelled:
-        timer._scheduled = False
-        future, result = timer._args
-        if not future.done():
-            future.set_result(result)
+"""The callback `asyncio.sleep` schedules; `call_later` gives it a shared handle."""
 
 
 class _SleepHandle(asyncio.TimerHandle):
@@ -180,7 +144,7 @@ class _SleepHandle(asyncio.TimerHandle):
     of its own.
 
     NOTE: code that calls `call_later(delay, futures._set_result_unless_cancelled, future,
-    value)` itself, then cancels the timer while the future is pending, still sees the future
+    value)` itself, then cancels the timer while the future is pending, still gets the future
     set. `call_at` gives such callers a real handle.
     """
 
@@ -306,10 +270,6 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
         self._check_closed()
         if when < self._now:
             when = self._now
-        if callback is _SET_RESULT_UNLESS_CANCELLED and len(args) == 2:
-            timer = _SleepTimer(when, self, *args)
-            heapq.heappush(self._timers, (when, next(self._sequence), _wake_sleeper, timer))
-            return timer
         handle = events.TimerHandle(when, callback, args, self, context)
         handle._scheduled = True
         heapq.heappush(self._timers, (when, next(self._sequence), _run_timer_handle, handle))
@@ -329,7 +289,7 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
         live = []
         for entry in self._timers:
             handle = entry[3]
-            if (entry[2] is _run_timer_handle or entry[2] is _wake_sleeper) and handle._cancelled:
+            if entry[2] is _run_timer_handle and handle._cancelled:
                 handle._scheduled = False
                 continue
             live.append(entry)
@@ -439,7 +399,7 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
                 if function is _wake_sleep:
                     if argument[0].done():
                         continue
-                elif (function is _run_timer_handle or function is _wake_sleeper) and argument._cancelled:
+                elif function is _run_timer_handle and argument._cancelled:
                     self._cancelled_timers -= 1
                     argument._scheduled = False
                     continue

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import collections
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp.client_reqrep import ConnectionKey
@@ -414,15 +415,18 @@ class ServerModel:
         return SimResponse(fault.status, body=fault.body, content_type=fault.content_type, headers=headers)
 
     def _respond(self, call: SimCall, response: SimResponse) -> None:
+        self._after_response_latency(self._deliver, (call, response))
+
+    def _after_response_latency(self, function: Callable[[Any], None], item: Any) -> None:
+        """Run `function(item)` once the answer has crossed the network back to the client."""
         if self._instant_responses:
-            if not call.deliver(response, self.loop._now):
-                self.wasted += 1
+            function(item)
             return
         latency = self._response_latency()
         if latency > 0:
-            self.loop.schedule_at(self.loop._now + latency, self._deliver, (call, response))
+            self.loop.schedule_at(self.loop._now + latency, function, item)
         else:
-            self._deliver((call, response))
+            function(item)
 
     def _deliver(self, item: tuple[SimCall, SimResponse]) -> None:
         call, response = item
@@ -439,14 +443,7 @@ class ServerModel:
         self._fail_later(call, aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "Connection refused")))
 
     def _fail_later(self, call: SimCall, error: BaseException) -> None:
-        if self._instant_responses:
-            self._fail((call, error))
-            return
-        latency = self._response_latency()
-        if latency > 0:
-            self.loop.schedule_at(self.loop._now + latency, self._fail, (call, error))
-        else:
-            self._fail((call, error))
+        self._after_response_latency(self._fail, (call, error))
 
     def _fail(self, item: tuple[SimCall, BaseException]) -> None:
         call, error = item
