@@ -4,7 +4,7 @@ Every client starts at simulated time 0 (`arrival: at_once`) and runs one job wi
 `TranslationClient`. It sends `POST /create_job`, then `GET /status/{id}` at once. After each
 pending response it sleeps a full-jitter delay `U(0, min(30, 1 * 2**(n - 1)))` seconds before
 poll n + 1, and it stops when a poll returns `completed`. The server has one worker per 100
-clients (50 for 5,000), and each request holds one for a constant 5 ms. Scaling the workers
+clients (50 for 5,000), and each request occupies one for a constant 5 ms. Scaling the workers
 with the clients keeps the utilisation and the queue waits the same at every size, so the
 requests per client stay the same too. The FIFO queue never rejects a request, because its
 limit equals the client count and a client has at most one request in flight. There is no
@@ -57,7 +57,7 @@ class Scenario:
     workers: int = 50
     """Worker count; `scaled_scenario` sets one per `CLIENTS_PER_WORKER` clients."""
     service_time: float = 0.005
-    """Constant time a request holds a worker, in seconds."""
+    """Constant time a request occupies a worker, in seconds."""
     job_duration: float = 205.0
     """Constant time from a job's creation (the end of its create request's service) to its end."""
     poll_initial: float = 1.0

@@ -60,7 +60,7 @@ def run_simpy(simpy: ModuleType, scenario: Scenario) -> tuple[Measurements, floa
     Each client mirrors `TranslationClient.translate`: a create request, a status request at
     once, then a full-jitter sleep before every further status request. A status request finds
     the job completed when its service ends at or after the job's creation plus its duration,
-    as `sim.jobs.JobTable.state` decides. A request holds one of `workers` worker slots
+    as `sim.jobs.JobTable.state` decides. A request occupies one of `workers` worker slots
     (a `simpy.Resource`, FIFO) for the service time.
     """
     started = time.perf_counter()

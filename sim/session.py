@@ -76,7 +76,7 @@ class SimResponse:
         self._data = data
         self._body = body
         # Method and URL of the request this response belongs to, set when it is delivered. Copied rather
-        # than pointing at the request, because the request holds this response through its
+        # than pointing at the request, because the request refers to this response through its
         # future, and a cycle would keep both alive until the next garbage collection.
         self._method = ""
         self._url = ""

@@ -238,7 +238,7 @@ def _parameter_cells(points: list[dict[str, Any]]) -> dict[str, list[Any]]:
 
     Scalars stay as they are. If a parameter takes a mapping or list anywhere, or mixes kinds
     of scalar (`0.002` beside `{kind: exponential, ...}`), every cell of it is written as
-    sorted JSON, because a Parquet column holds one type.
+    sorted JSON, because a Parquet column has one type.
     """
     cells: dict[str, list[Any]] = {}
     for key in dict.fromkeys(key for point in points for key in point):

@@ -3,9 +3,11 @@
 Each case runs an example config (made smaller) or a config that switches on most of the
 server model's features. It hashes every column of the requests, jobs and time-series tables,
 byte for byte, with the run's end time and server counters. The tables, not the recorder's
-internal columns, are hashed, so the recorder may change how it stores rows. The hashes in `golden/fingerprints.json` were recorded
-before the engine was optimised; a change to the loop, session, server or recorder that moves
-one event, one draw or one float bit fails here.
+internal columns, are hashed, so the recorder may change how it stores rows.
+
+The hashes in `golden/fingerprints.json` were recorded before the engine was optimised. A
+change to the loop, session, server or recorder that moves one event, one draw or one float
+bit fails here.
 
 A deliberate change to the model (a new draw, a new column, a fixed bug) changes the hashes.
 Then check the change on purpose and record new ones with
