@@ -140,6 +140,7 @@ class _Run:
                            "arrivals are dropped; raise workload.clients to run them all",
                            len(starts), ceiling, self.dropped)
         self.starts = starts[:ceiling].tolist()
+        self.seeds = streams.client_seeds(len(self.starts))
         if not self.starts:
             logger.warning("the arrival stages brought no clients (about %.2f expected); raise the "
                            "stages' target rates or durations", config.workload.arrival.expected_clients)
@@ -197,7 +198,7 @@ class _Run:
         session = SimSession(self.server, index)
         workload = self.config.workload
         context = ClientContext(
-            index=index, session=session, rng=self.streams.client(index), policy=self.config.client,
+            index=index, session=session, rng=self.seeds.rng(index), policy=self.config.client,
             base_url=SIM_BASE_URL, jobs=workload.jobs_per_client, think_time=workload.think_time,
             options=workload.options, recorder=self.recorder, loop=self.loop,
         )
