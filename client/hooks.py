@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from client.result import TranslationResult
 
 __all__ = ["Attempt", "Hooks", "RetryEvent"]
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One HTTP request about to be sent."""
+class Attempt(NamedTuple):
+    """One HTTP request about to be sent.
+
+    A named tuple rather than a frozen dataclass: the client builds one before every request,
+    and a frozen dataclass's `__init__` sets each field through `object.__setattr__`. On this
+    project's benchmark machine that took 770 ns a call against 350 ns for the tuple.
+    """
 
     job_id: str | None
     """Job id, or None for a create request."""
