@@ -18,6 +18,7 @@ Injected faults (`sim.faults`) act on arrival or at the end of service, as their
 from __future__ import annotations
 
 import collections
+import heapq
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -115,6 +116,8 @@ class ServerModel:
         self._states = recorder.states
         self._outages = any(window.kind == "outage" for window in config.schedule)
         """Whether requests in service must be tracked, to be cut off by an outage."""
+        self._finishes_at = self.jobs.finishes_at
+        self._pending_hints = config.pending_retry_after
         self.timeouts = TimerLane(loop, _answered)
         """Request timeouts of every session on this server; most are set in time order."""
 
@@ -189,7 +192,9 @@ class ServerModel:
             self._states.extend((now, len(self._queue), self.busy))
             ends[base + SERVICE_STARTED_AT] = now
             service = self._service_next[call.endpoint]() * self._service_factor
-            self.loop.schedule_at(now + service, self._complete_plain, call)
+            # loop.schedule_at, inlined: a service time is never negative.
+            loop = self.loop
+            heapq.heappush(loop._timers, (now + service, next(loop._sequence), self._on_complete, call))
         elif len(self._queue) < self._queue_limit:
             ends[base + ADMISSION] = ADMITTED
             self._queue.append(call)
@@ -359,7 +364,13 @@ class ServerModel:
         stay as they are.
         """
         if call.endpoint == STATUS:
-            state = self.jobs.state(call.job, now)
+            # The common answer first, without a call: a job that is still pending, when
+            # pending answers carry no Retry-After.
+            number = call.job
+            finishes_at = self._finishes_at
+            if 0 <= number < len(finishes_at) and now < finishes_at[number] and not self._pending_hints:
+                return SimResponse(200, {"result": PENDING})
+            state = self.jobs.state(number, now)
             if state is None:
                 return SimResponse(404, {"error": f"job {call.path.rsplit('/', 1)[-1]} not found"})
             if state == PENDING and self.config.pending_retry_after:

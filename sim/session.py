@@ -65,21 +65,35 @@ class SimResponse:
     invalid JSON raises `json.JSONDecodeError`.
     """
 
-    __slots__ = ("status", "reason", "headers", "content_type", "_data", "_body", "_method", "_url")
+    # The server builds one response per simulated request, almost always a JSON body with no
+    # headers. So only what every response sets lives in slots; `headers`, `content_type` and
+    # `_body` are class defaults, set in an instance dict (created only then) when they differ.
+    __slots__ = ("status", "_data", "_method", "_url", "__dict__")
+
+    headers: CIMultiDictProxy[str] = _NO_HEADERS
+    content_type: str = _JSON_TYPE
+    _body: bytes | None = None
 
     def __init__(self, status: int, data: Any = _RAW, *, body: bytes | None = None,
                  content_type: str = _JSON_TYPE, headers: CIMultiDictProxy[str] = _NO_HEADERS) -> None:
         self.status = status
-        self.reason = _REASONS.get(status, "")
-        self.headers = headers
-        self.content_type = content_type
         self._data = data
-        self._body = body
+        if body is not None:
+            self._body = body
+        if content_type is not _JSON_TYPE:
+            self.content_type = content_type
+        if headers is not _NO_HEADERS:
+            self.headers = headers
         # Method and URL of the request this response belongs to, set when it is delivered. Copied rather
         # than pointing at the request, because the request refers to this response through its
         # future, and a cycle would keep both alive until the next garbage collection.
         self._method = ""
         self._url = ""
+
+    @property
+    def reason(self) -> str:
+        """The HTTP reason phrase of `status`, or "" for a status without a known one."""
+        return _REASONS.get(self.status, "")
 
     @property
     def request_info(self) -> aiohttp.RequestInfo:
