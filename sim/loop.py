@@ -397,14 +397,19 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
                 # Skipped before the clock moves: a cancelled timer is not an event, and neither
                 # is the timer of a sleep whose task was cancelled.
                 if function is _wake_sleep:
-                    if argument[0].done():
+                    # _wake_sleep, inlined: once per simulated poll.
+                    future = argument[0]
+                    if future.done():
                         continue
-                elif function is _run_timer_handle and argument._cancelled:
-                    self._cancelled_timers -= 1
-                    argument._scheduled = False
-                    continue
-                self._now = when
-                function(argument)
+                    self._now = when
+                    future.set_result(argument[1])
+                else:
+                    if function is _run_timer_handle and argument._cancelled:
+                        self._cancelled_timers -= 1
+                        argument._scheduled = False
+                        continue
+                    self._now = when
+                    function(argument)
 
                 count += 1
                 if not count & check_mask:
