@@ -15,17 +15,14 @@ to the floor, cannot match SimPy by speeding up its own code alone.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
-import platform
 import random
-import statistics
 import sys
 import time
 
+import side_by_side
 from scenario import Scenario
-from simpy_compare import run_simpy
 from sim.loop import VirtualTimeLoop
 
 ROUNDS = 20
@@ -65,29 +62,7 @@ def run_floor(scenario: Scenario) -> tuple[int, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="floor and SimPy runs each (default: 3)")
-    args = parser.parse_args()
-    try:
-        import simpy
-    except ImportError:
-        print("error: SimPy is not installed; install the benchmark extra: pip install -e '.[bench]'",
-              file=sys.stderr)
-        return 2
-
-    scenario = Scenario()
-    print(f"python {sys.version.split()[0]}, simpy {simpy.__version__}, {platform.platform()}")
-    ratios = []
-    for index in range(args.repeat):
-        rounds, floor_wall = run_floor(scenario)
-        measurements, simpy_wall = run_simpy(simpy, scenario)
-        floor_rate = rounds / floor_wall
-        simpy_rate = measurements.requests / simpy_wall
-        ratios.append(floor_rate / simpy_rate)
-        print(f"run {index + 1}: asyncio floor {floor_rate:,.0f} rounds per wall second, "
-              f"SimPy {simpy_rate:,.0f} requests per wall second, ratio {floor_rate / simpy_rate:.2f}")
-    print(f"median floor / SimPy ratio: {statistics.median(ratios):.2f}")
-    return 0
+    return side_by_side.main(__doc__, {"asyncio floor": run_floor})
 
 
 if __name__ == "__main__":

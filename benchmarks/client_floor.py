@@ -18,19 +18,16 @@ alone take longer than SimPy's whole model.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import heapq
-import platform
 import random
-import statistics
 import sys
 import time
 from typing import Any
 
+import side_by_side
 from scenario import Scenario, herdsim_config
-from simpy_compare import run_simpy
 from client import TranslationClient
 from sim.loop import VirtualTimeLoop, _wake_sleep
 
@@ -148,32 +145,7 @@ def run_client_floor(scenario: Scenario) -> tuple[int, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="floor and SimPy runs each (default: 3)")
-    args = parser.parse_args()
-    if args.repeat < 1:
-        parser.error(f"--repeat must be at least 1; got {args.repeat}")
-    try:
-        import simpy
-    except ImportError:
-        print("error: SimPy is not installed; install the benchmark extra: pip install -e '.[bench]'",
-              file=sys.stderr)
-        return 2
-
-    scenario = Scenario()
-    print(f"python {sys.version.split()[0]}, simpy {simpy.__version__}, {platform.platform()}")
-    ratios = []
-    for index in range(args.repeat):
-        requests, floor_wall = run_client_floor(scenario)
-        measurements, simpy_wall = run_simpy(simpy, scenario)
-        floor_rate = requests / floor_wall
-        simpy_rate = measurements.requests / simpy_wall
-        ratios.append(floor_rate / simpy_rate)
-        print(f"run {index + 1}: client floor {requests:,} requests, {floor_rate:,.0f} per wall second; "
-              f"SimPy {measurements.requests:,} requests, {simpy_rate:,.0f} per wall second; "
-              f"ratio {floor_rate / simpy_rate:.2f}")
-    print(f"median client floor / SimPy ratio: {statistics.median(ratios):.2f}")
-    return 0
+    return side_by_side.main(__doc__, {"client floor": run_client_floor})
 
 
 if __name__ == "__main__":
