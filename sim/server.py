@@ -116,7 +116,6 @@ class ServerModel:
         self._states = recorder.states
         self._outages = any(window.kind == "outage" for window in config.schedule)
         """Whether requests in service must be tracked, to be cut off by an outage."""
-        self._finishes_at = self.jobs.finishes_at
         self._pending_hints = config.pending_retry_after
         self.timeouts = TimerLane(loop, _answered)
         """Request timeouts of every session on this server; most are set in time order."""
@@ -367,7 +366,7 @@ class ServerModel:
             # The common answer first, without a call: a job that is still pending, when
             # pending answers carry no Retry-After.
             number = call.job
-            finishes_at = self._finishes_at
+            finishes_at = self.jobs.finishes_at
             if 0 <= number < len(finishes_at) and now < finishes_at[number] and not self._pending_hints:
                 return SimResponse(200, {"result": PENDING})
             state = self.jobs.state(number, now)

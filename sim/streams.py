@@ -81,10 +81,10 @@ class ClientSeeds:
     Client `index`'s seed is `SeedSequence(seed, spawn_key=(100, index)).generate_state(4,
     np.uint64)`, as in `Streams.client`. Built one at a time, each seed took about 18 µs of
     numpy overhead. A polling client sends about 20 requests, so py-spy put seeding at a tenth
-    of a 5,000-client run. The SeedSequence hash feeds the entropy words in order, and only the last word (the client
-    index) differs between clients. So the pool is mixed once up to that word in plain Python,
-    then the last word and the output are computed for all clients with numpy. Tests compare
-    the result with numpy's SeedSequence.
+    of a 5,000-client run. The SeedSequence hash feeds the entropy words in order, and only
+    the last word (the client index) differs between clients. So the pool is mixed once up to
+    that word in plain Python, then the last word and the output are computed for all clients
+    with numpy. Tests compare the result with numpy's SeedSequence.
     """
 
     __slots__ = ("_bytes", "_count")
