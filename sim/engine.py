@@ -102,6 +102,9 @@ def _simulate(config: Config, progress: Progress | None, plugins: Plugins) -> Si
     gc.disable()
     try:
         loop.run_until_complete(run.main(loop))
+    except BaseException:
+        run.discard()
+        raise
     finally:
         loop.close()
         if collecting:
@@ -174,6 +177,21 @@ class _Run:
             gc.collect()
         if self.progress is not None:
             self.progress(loop.time(), self.finished, len(self.starts))
+
+    def discard(self) -> None:
+        """Close the clients still suspended when a run stops early (Ctrl-C, or an error).
+
+        Their tasks will never run again. Left alone, each would log "Task was destroyed but it
+        is pending!" when freed, and its `finally` blocks would run against a closed loop:
+        thousands of lines after a Ctrl-C. Closing them while the loop is still open runs those
+        blocks quietly. Errors from a coroutine that cannot be closed are ignored.
+        """
+        for task in list(self.tasks.values()):
+            task._log_destroy_pending = False
+            try:
+                task.get_coro().close()
+            except Exception:  # noqa: BLE001 - the run is being abandoned
+                pass
 
     def _start(self, index: int) -> None:
         if self.ending:

@@ -326,12 +326,17 @@ class VirtualTimeLoop(asyncio.AbstractEventLoop):
         self._check_closed()
         if self._running:
             raise RuntimeError("VirtualTimeLoop is already running")
+        new_task = not asyncio.isfuture(future)
         future = asyncio.ensure_future(future, loop=self)
         future.add_done_callback(self._stop_on_done)
         try:
             stopped = self._run()
         finally:
             future.remove_done_callback(self._stop_on_done)
+            if new_task and not future.done():
+                # Stopped early (Ctrl-C, an error, a deadlock): the task made here will never
+                # finish, and the exception the caller gets explains why.
+                future._log_destroy_pending = False  # type: ignore[attr-defined]
         if not future.done():
             if stopped:
                 raise RuntimeError("Event loop stopped before Future completed.")

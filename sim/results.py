@@ -29,7 +29,7 @@ from sim.plots import save_run_plots
 from sim.summary import summarize, timing
 from sim.tables import jobs_frame, requests_frame, timeseries_frame
 
-__all__ = ["RunResult", "collect", "default_folder", "write_folder", "FILES"]
+__all__ = ["RunResult", "collect", "default_folder", "move_into_place", "write_folder", "FILES"]
 
 logger = logging.getLogger("sim.results")
 
@@ -44,6 +44,9 @@ FILES = (
     "latency.png",
 )
 """Files in every results folder."""
+
+_MAX_SUFFIX = 10_000
+"""Largest suffix `-N` tried for a results folder whose name is taken."""
 
 
 @dataclass(frozen=True)
@@ -87,12 +90,12 @@ def default_folder(config: Config, root: Path, now: _dt.datetime | None = None) 
 
 
 def write_folder(result: RunResult, folder: Path, *, plots: bool = True) -> Path:
-    """Write every file of `FILES` into `folder`, which must not exist yet; return the folder.
+    """Write every file of `FILES` into `folder` and return the folder written.
 
-    If a folder of that name already exists, a suffix `-2`, `-3`, ... is added to the name.
-    `plots=False` leaves out the PNG files, which take most of the writing time.
+    If a folder of that name already exists when the files are complete, a suffix `-2`, `-3`,
+    ... is added to the name (see `move_into_place`). `plots=False` leaves out the PNG files,
+    which take most of the writing time.
     """
-    folder = free_name(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     partial = folder.parent / f".{folder.name}.partial-{os.getpid()}"
     if partial.exists():
@@ -100,7 +103,7 @@ def write_folder(result: RunResult, folder: Path, *, plots: bool = True) -> Path
     partial.mkdir()
     try:
         _write_files(result, partial, plots)
-        os.rename(partial, folder)
+        folder = move_into_place(partial, folder)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -131,12 +134,35 @@ def _write_files(result: RunResult, folder: Path, plots: bool) -> None:
     )
 
 
+def move_into_place(partial: Path, folder: Path) -> Path:
+    """Rename the finished folder `partial` to `folder`, or to the first free `folder-2`, ...
+
+    The free name is chosen at the rename, not when the run started. Runs started in the same
+    second pick the same default name. A rename onto a folder that another run has just
+    created fails, and the next free name is tried, so each run keeps a folder of its own.
+    Returns the folder's final path.
+    """
+    for _ in range(_MAX_SUFFIX):
+        target = free_name(folder)
+        try:
+            os.rename(partial, target)
+            return target
+        except OSError:
+            if not target.exists():
+                raise
+            logger.info("results folder %s was taken while this run wrote its files; trying the next name",
+                        target)
+    raise FileExistsError(f"no free name for results folder {folder}; move or delete older folders of "
+                          "that name")
+
+
 def free_name(folder: Path) -> Path:
     """Return `folder`, or the first of `folder-2`, `folder-3`, ... that does not exist yet."""
     if not folder.exists():
         return folder
-    for number in range(2, 10_000):
+    for number in range(2, _MAX_SUFFIX):
         candidate = folder.with_name(f"{folder.name}-{number}")
         if not candidate.exists():
             return candidate
-    raise FileExistsError(f"no free name for results folder {folder}")
+    raise FileExistsError(f"no free name for results folder {folder}; move or delete older folders of "
+                          "that name")

@@ -36,6 +36,8 @@ import numbers
 import os
 import re
 import shutil
+import signal
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -46,7 +48,7 @@ import pandas as pd
 
 from sim.api import ConfigLike, load
 from sim.config import Config, ConfigError, config_to_dict, override
-from sim.results import default_folder, free_name
+from sim.results import default_folder, free_name, move_into_place
 
 __all__ = ["grid_points", "sweep", "sweep_seeds"]
 
@@ -141,7 +143,8 @@ def sweep(
             raise FileExistsError(f"out: {str(folder)!r} already exists; choose a new folder so that no "
                                   "earlier results are overwritten")
     else:
-        # Named by the second it starts, with -2, -3, ... for sweeps started in the same second.
+        # Named by the second it starts; sweeps started in the same second get -2, -3, ...,
+        # chosen again when the folder is renamed into place.
         folder = free_name(default_folder(
             dataclasses.replace(base_config, name=f"{base_config.name}-sweep"), Path(results_root)))
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -158,6 +161,7 @@ def sweep(
         rows.append({**{key: column[index] for key, column in cells.items()},
                      "seed": config.run.seed, "replication": replication, "folder": f"runs/{name}"})
 
+    previous_handler = _stop_on_sigterm()
     try:
         metrics = _run_all(tasks, processes, progress, base_config.name)
         for row, values in zip(rows, metrics):
@@ -165,10 +169,13 @@ def sweep(
         columns = [*cells, "seed", "replication", *metrics[0].keys(), "folder"]
         table = pd.DataFrame(rows, columns=list(dict.fromkeys(columns)))
         _write_sweep_files(partial, table, base_config, grid, points, seed_list, root_seed)
-        os.rename(partial, folder)
+        folder = move_into_place(partial, folder)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
     logger.info("sweep of %d runs written to %s", len(tasks), folder)
     table.attrs["folder"] = str(folder)
     return table
@@ -186,7 +193,8 @@ def _run_all(tasks: list[_Task], processes: int | None, progress: bool, name: st
             return results  # type: ignore[return-value]
 
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
+                                                    initializer=_ignore_interrupts) as pool:
             pending = {pool.submit(_run_task, task): task for task in tasks}
             try:
                 for future in concurrent.futures.as_completed(pending):
@@ -200,7 +208,7 @@ def _run_all(tasks: list[_Task], processes: int | None, progress: bool, name: st
                                            f"failed: {exc}") from exc
                     advance()
             except BrokenProcessPool as exc:
-                pool.shutdown(wait=True, cancel_futures=True)
+                _stop_workers(pool)
                 raise RuntimeError(
                     "a sweep worker process stopped abruptly. Worker processes import the calling "
                     "script again, so a script must call sim.sweep under "
@@ -209,9 +217,48 @@ def _run_all(tasks: list[_Task], processes: int | None, progress: bool, name: st
                     "processes=1 runs the sweep in this process"
                 ) from exc
             except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
+                # Interrupted (Ctrl-C, SIGTERM) or a run failed: the runs still going are not
+                # wanted, so stop the workers rather than wait for them.
+                _stop_workers(pool)
                 raise
     return results  # type: ignore[return-value]
+
+
+def _stop_on_sigterm() -> Any:
+    """Make SIGTERM stop the sweep as Ctrl-C does, so that its workers and folder are cleaned up.
+
+    Python's default for SIGTERM ends the process at once, which would leave the worker
+    processes running and the partial folder on disk. Returns the handler to restore, or None
+    where signals cannot be handled (outside the main thread).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _ignore_interrupts() -> None:
+    """Make a sweep worker ignore Ctrl-C, which the terminal sends to the whole process group.
+
+    The sweep's own process handles it and stops the workers. A worker that handled it too
+    would abandon its run half-way and print a traceback and a line for every virtual client.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Terminate `pool`'s worker processes at once and wait for them to exit."""
+    # NOTE: ProcessPoolExecutor has no public way to stop busy workers before Python 3.14
+    # (terminate_workers), so this reads its private `_processes`.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.join(timeout=10)
 
 
 def _check_arguments(seeds: Any, root_seed: Any, processes: Any) -> None:
