@@ -231,7 +231,8 @@ def _print_summary(summary: dict[str, Any], timing: dict[str, Any]) -> None:
     requests = summary["requests"]
     table.add_row("requests", f"{requests['total']:,} ({requests['retries']:,} retries)")
     server = summary["server"]
-    table.add_row("rejected (queue full)", f"{server['rejected_queue_full']:,}")
+    whole_run = " (whole run)" if summary["warmup_s"] else ""
+    table.add_row(f"rejected (queue full){whole_run}", f"{server['rejected_queue_full']:,}")
     peak = summary["peak_request_rate"]
     ratio = peak["ratio_to_capacity"]
     table.add_row(

@@ -375,10 +375,14 @@ class RunConfig:
     """Width of the time-series bins, in simulated seconds."""
 
     warmup: float = field(default=0.0, metadata={"ge": 0, "unit": "s"})
-    """Simulated seconds at the start excluded from every statistic in the summary."""
+    """Simulated seconds at the start excluded from the summary's statistics (the `server`
+    counters are totals over the whole run)."""
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.duration is not None and self.warmup >= self.duration:
+            raise FieldError("RunConfig", "warmup", f"< duration ({self.duration}), so that something is "
+                             "measured; lower the warm-up or lengthen the run", self.warmup)
 
 
 @dataclass(frozen=True, slots=True)

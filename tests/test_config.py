@@ -452,3 +452,13 @@ def test_load_reports_file_problems(tmp_path: Path) -> None:
     assert str(path) in message
     assert "server.wrokers" in message
     assert "server.workers" in message
+
+
+def test_warmup_must_be_shorter_than_duration() -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict({"run": {"duration": 10.0, "warmup": 1000.0}})
+
+    message = str(caught.value)
+    assert "run.warmup" in message
+    assert "< duration (10.0)" in message
+    assert "1000.0" in message
