@@ -167,7 +167,8 @@ def timeseries_frame(data: SimulationData, requests: pd.DataFrame) -> pd.DataFra
     wasted_index = np.searchsorted(edges, ended[wasted], side="right") - 1
     service = (ended - requests["service_started_at"].to_numpy())[wasted]
     columns["wasted"] = np.bincount(wasted_index, minlength=bins)[:bins].astype(np.int64)
-    columns["wasted_service_s"] = np.bincount(wasted_index, weights=service, minlength=bins)[:bins]
+    # astype: numpy gives integers, not floats, when no request was wasted.
+    columns["wasted_service_s"] = np.bincount(wasted_index, weights=service, minlength=bins)[:bins].astype(np.float64)
 
     recorder = data.recorder
     times = np.frombuffer(recorder.state_time, dtype=np.float64)

@@ -284,3 +284,12 @@ def test_sweep_bad_arguments_named(tmp_path: Path, arguments: dict, message: str
         sim.sweep(SMALL, GRID, **{"seeds": 1, **arguments}, out=tmp_path / "out", progress=False)
     assert message in str(raised.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_wasted_service_column_is_float_without_waste() -> None:
+    # A run where no response is wasted must give the same column types as one where some
+    # are, so that tables of several runs can be concatenated.
+    result = sim.run(SMALL)
+
+    assert result.timeseries["wasted"].sum() == 0
+    assert result.timeseries["wasted_service_s"].dtype == "float64"
