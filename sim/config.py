@@ -338,8 +338,9 @@ Arrival = AtOnce | UniformWindow | Poisson | Stages
 class WorkloadConfig:
     """Who sends requests: `clients` virtual clients, each running `jobs_per_client` jobs."""
 
-    clients: int = field(default=100, metadata={"ge": 1})
-    """Virtual clients in the run; with `stages` arrivals, the most that may arrive."""
+    clients: int = field(default=100, metadata={"ge": 1, "le": 10_000_000})
+    """Virtual clients in the run; with `stages` arrivals, the most that may arrive. At most
+    10 million: a run keeps about 740 bytes per request in memory, some 15 KB per polling client."""
 
     arrival: Arrival = field(default_factory=AtOnce)
     """When clients start. Every arrival kind is an open workload: starts never wait for the server."""
@@ -361,6 +362,10 @@ class WorkloadConfig:
         check_fields(self)
 
 
+MAX_BINS = 10_000_000
+"""Most bins a run's time series may have: more would take gigabytes (8 bytes per bin in each column)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunConfig:
     """How the run is driven and recorded."""
@@ -371,8 +376,8 @@ class RunConfig:
     duration: float | None = field(default=None, metadata={"gt": 0, "unit": "s"})
     """Simulated seconds after which unfinished jobs are stopped; None runs until all end."""
 
-    bin_width: float = field(default=1.0, metadata={"gt": 0, "unit": "s"})
-    """Width of the time-series bins, in simulated seconds."""
+    bin_width: float = field(default=1.0, metadata={"ge": 0.001, "unit": "s"})
+    """Width of the time-series bins, in simulated seconds; at least 1 ms."""
 
     warmup: float = field(default=0.0, metadata={"ge": 0, "unit": "s"})
     """Simulated seconds at the start excluded from the summary's statistics (the `server`
@@ -380,6 +385,10 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.duration is not None and self.duration / self.bin_width > MAX_BINS:
+            raise FieldError("RunConfig", "bin_width", f">= {self.duration / MAX_BINS:.3g} s for a duration of "
+                             f"{self.duration} s, so that the time series has at most {MAX_BINS:,} bins",
+                             self.bin_width)
         if self.duration is not None and self.warmup >= self.duration:
             raise FieldError("RunConfig", "warmup", f"< duration ({self.duration}), so that something is "
                              "measured; lower the warm-up or lengthen the run", self.warmup)

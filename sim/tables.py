@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sim.config import MAX_BINS
 from sim.engine import SimulationData
 from sim.recorder import ADMISSIONS, ENDPOINTS, ERRORS, JOB_OUTCOMES, NO_ERROR, Recorder
 
@@ -132,6 +133,10 @@ def bin_edges(end_time: float, width: float) -> np.ndarray:
     count = max(1, int(np.ceil(end_time / width)))
     if count * width <= end_time:
         count += 1
+    if count > MAX_BINS:
+        # Reached only by a run without a duration, whose length the config cannot bound.
+        raise ValueError(f"run.bin_width: {width} s gives {count:,} bins over the {end_time:,.1f} s simulated, "
+                         f"more than {MAX_BINS:,}; use a bin width of at least {end_time / MAX_BINS:.3g} s")
     return np.arange(count + 1, dtype=np.float64) * width
 
 

@@ -92,7 +92,7 @@ def test_override_unknown_key_suggests() -> None:
 
 
 def test_override_bad_value_names_path() -> None:
-    with pytest.raises(ConfigError, match=r"workload\.clients: must be an integer >= 1; got 0"):
+    with pytest.raises(ConfigError, match=r"workload\.clients: must be an integer >= 1 and <= 10000000; got 0"):
         sim.override(sim.load(SMALL), {"workload.clients": 0})
 
 
@@ -293,3 +293,10 @@ def test_wasted_service_column_is_float_without_waste() -> None:
 
     assert result.timeseries["wasted"].sum() == 0
     assert result.timeseries["wasted_service_s"].dtype == "float64"
+
+
+def test_bin_edges_refuse_too_many_bins() -> None:
+    from sim.tables import bin_edges
+
+    with pytest.raises(ValueError, match=r"run.bin_width: 0.001 s gives 100,000,001 bins"):
+        bin_edges(100_000.0, 0.001)

@@ -462,3 +462,24 @@ def test_warmup_must_be_shorter_than_duration() -> None:
     assert "run.warmup" in message
     assert "< duration (10.0)" in message
     assert "1000.0" in message
+
+
+def test_bin_width_below_a_millisecond_rejected() -> None:
+    problem = single_problem({"run": {"bin_width": 1e-6}})
+
+    assert problem.startswith("run.bin_width:")
+    assert "1e-06" in problem
+
+
+def test_bin_width_too_fine_for_duration_rejected() -> None:
+    problem = single_problem({"run": {"bin_width": 0.001, "duration": 1e6}})
+
+    assert problem.startswith("run.bin_width:")
+    assert "at most 10,000,000 bins" in problem
+
+
+def test_client_count_has_a_ceiling() -> None:
+    problem = single_problem({"workload": {"clients": 1_000_000_000}})
+
+    assert problem.startswith("workload.clients:")
+    assert "1000000000" in problem
