@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import signal
+import tempfile
 import sys
 from pathlib import Path
 from typing import Any
@@ -126,11 +127,16 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         print(f"error: {option}: {str(existing)!r} is a file, not a folder; choose a path under a "
               "folder", file=sys.stderr)
         return EXIT_USAGE
-    if existing is not None and not os.access(existing, os.W_OK):
-        option = "--out" if args.out is not None else "--results-root"
-        print(f"error: {option}: cannot write in {str(existing)!r}; choose a folder you can write to",
-              file=sys.stderr)
-        return EXIT_USAGE
+    if existing is not None:
+        # A real folder made and removed, not os.access: some file systems (/proc, read-only
+        # mounts) pass the permission check and still refuse a new folder.
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".herdsim-check-", dir=existing))
+        except OSError as exc:
+            option = "--out" if args.out is not None else "--results-root"
+            print(f"error: {option}: cannot create a folder in {str(existing)!r} ({exc.strerror or exc}); "
+                  "choose a folder you can write to", file=sys.stderr)
+            return EXIT_USAGE
 
     client_level = getattr(logging, args.client_log_level)
     # SIGTERM (from `timeout`, CI or a container) stops the run like Ctrl-C does, so that a

@@ -158,6 +158,15 @@ def test_out_folder_must_be_new(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "already exists" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux /proc, which refuses new folders")
+def test_out_where_folders_cannot_be_made(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # /proc passes a write-permission check for root but refuses mkdir: found before the run.
+    config = write_config(tmp_path, SMALL_HERD)
+
+    assert run_cli(config, Path("/proc/herdsim-test")) == 2
+    assert "--out: cannot create a folder in '/proc'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
