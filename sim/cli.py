@@ -128,8 +128,8 @@ def _run(config: Config, args: argparse.Namespace) -> int:
               "folder", file=sys.stderr)
         return EXIT_USAGE
     if existing is not None:
-        # A real folder made and removed, not os.access: some file systems (/proc, read-only
-        # mounts) pass the permission check and still refuse a new folder.
+        # A real folder made and removed, not os.access: /proc, for one, passes root's
+        # permission check and still refuses a new folder.
         try:
             os.rmdir(tempfile.mkdtemp(prefix=".herdsim-check-", dir=existing))
         except OSError as exc:
