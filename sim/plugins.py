@@ -72,7 +72,11 @@ def resolve_object(path: str, search: Path | None = None) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(f"cannot import module {module_name!r} of {path!r}: {exc}") from None
+        where = f"{str(search)!r} (the config file's folder), then " if search is not None else ""
+        raise ValueError(
+            f"cannot import module {module_name!r} of {path!r}: {exc}. It was looked for in {where}the "
+            "Python path; put the module next to the config file, or add its folder to PYTHONPATH"
+        ) from None
     finally:
         if added:
             sys.path.remove(str(search))

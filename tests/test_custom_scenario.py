@@ -215,7 +215,8 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("section", "key", "value", "expected"),
     [
-        ("workload", "client", "nope:missing", ["workload.client", "'nope'"]),
+        ("workload", "client", "nope:missing",
+         ["workload.client", "'nope'", "(the config file's folder)", "add its folder to PYTHONPATH"]),
         ("server", "model", "cache_stampede:Missing", ["server.model", "'Missing'"]),
     ],
     ids=["missing-client", "missing-server"],
