@@ -79,10 +79,11 @@ def grid_points(grid: Grid) -> list[dict[str, Any]]:
                 raise ConfigError("<grid>", [f"{key}: invalid grid entry; expected a list of values to try, got {values!r}"])
         keys = list(grid)
         return [dict(zip(keys, combination)) for combination in itertools.product(*(list(grid[k]) for k in keys))]
-    points = [dict(point) for point in grid]
-    if not all(isinstance(point, dict) for point in points):
-        raise ConfigError("<grid>", ["invalid grid; expected a mapping of dotted paths to lists, or a list of mappings"])
-    return points
+    points = list(grid) if isinstance(grid, Iterable) and not isinstance(grid, (str, bytes)) else None
+    if points is None or not all(isinstance(point, Mapping) for point in points):
+        raise ConfigError("<grid>", [f"invalid grid; expected a mapping of dotted paths to lists, or a list "
+                                     f"of mappings; got {grid!r}"])
+    return [dict(point) for point in points]
 
 
 def sweep_seeds(root_seed: int, count: int) -> list[int]:
@@ -123,6 +124,9 @@ def sweep(
         search = Path(base).resolve().parent
     _check_arguments(seeds, root_seed, processes)
     points = grid_points(grid)
+    if any("run.seed" in point for point in points):
+        raise ConfigError("<grid>", ["run.seed: cannot be swept, because every run's seed comes from "
+                                     "`seeds` and `root_seed`; pass seeds=[...] to choose the seeds"])
     if isinstance(seeds, numbers.Integral):
         seed_list = sweep_seeds(base_config.run.seed if root_seed is None else int(root_seed), int(seeds))
     else:

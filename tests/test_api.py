@@ -300,3 +300,27 @@ def test_bin_edges_refuse_too_many_bins() -> None:
 
     with pytest.raises(ValueError, match=r"run.bin_width: 0.001 s gives 100,000,001 bins"):
         bin_edges(100_000.0, 0.001)
+
+
+def test_overrides_must_be_a_mapping() -> None:
+    with pytest.raises(ConfigError, match=r"overrides: expected a mapping of dotted paths to values"):
+        sim.override(sim.load(SMALL), [("workload.clients", 10)])  # type: ignore[arg-type]
+
+
+def test_sweep_grid_of_run_seed_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"run.seed: cannot be swept.*pass seeds=\[\.\.\.\]"):
+        sim.sweep(SMALL, {"run.seed": [1, 2]}, out=tmp_path / "sweep", processes=1, progress=False)
+
+    assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize("grid", [[1, 2], "abc", 5], ids=["list-of-numbers", "string", "number"])
+def test_sweep_grid_of_wrong_shape_rejected(tmp_path: Path, grid: object) -> None:
+    with pytest.raises(ConfigError, match=r"invalid grid; expected a mapping of dotted paths to lists"):
+        sim.sweep(SMALL, grid, out=tmp_path / "sweep", processes=1, progress=False)  # type: ignore[arg-type]
+
+
+def test_sweep_grid_from_a_generator() -> None:
+    points = grid_points(point for point in [{"workload.clients": 10}, {"workload.clients": 20}])
+
+    assert points == [{"workload.clients": 10}, {"workload.clients": 20}]
