@@ -20,6 +20,7 @@ import contextvars
 import dataclasses
 import difflib
 import enum
+import io
 import math
 import re
 import types
@@ -440,8 +441,11 @@ def load_config(path: str | Path) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [f"cannot read the file: {exc}"]) from None
 
+    # A named stream, so that PyYAML's messages give the file name rather than "<unicode string>".
+    stream = io.StringIO(text)
+    stream.name = str(path)
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(stream, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except _DuplicateKey as exc:
         raise ConfigError(str(path), [str(exc)]) from None
     except yaml.YAMLError as exc:
@@ -531,6 +535,9 @@ def override(config: Config, changes: Mapping[str, Any], *, source: str = "<over
     such as a `Backoff`. Raises `ConfigError` naming the path, as loading a file does, for an
     unknown key or a value that breaks a rule.
     """
+    if not isinstance(changes, Mapping):
+        raise ConfigError(source, [f"overrides: expected a mapping of dotted paths to values, such as "
+                                   f"{{'client.poll.jitter': 'none'}}; got {_show(changes)}"])
     data = config_to_dict(config)
     for dotted, value in changes.items():
         if not isinstance(dotted, str) or not dotted or "" in dotted.split("."):
