@@ -35,9 +35,10 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a simulation and write a results folder")
     run.add_argument("config", type=Path, help="YAML config file")
-    run.add_argument("--out", type=Path, default=None,
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, default=None,
                      help="results folder to create (default: results/<UTC timestamp>-<config name>)")
-    run.add_argument("--results-root", type=Path, default=Path("results"),
+    where.add_argument("--results-root", type=Path, default=Path("results"),
                      help="parent of the default results folder (default: ./results)")
     run.add_argument("--seed", type=int, default=None, help="root seed, overriding run.seed")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")

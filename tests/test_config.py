@@ -429,6 +429,8 @@ def test_load_invalid_yaml_rejected(tmp_path: Path) -> None:
 
     assert str(path) in str(excinfo.value)
     assert "not valid YAML" in str(excinfo.value)
+    assert f'in "{path}", line' in str(excinfo.value)
+    assert "<unicode string>" not in str(excinfo.value)
 
 
 def test_load_list_top_level_rejected(tmp_path: Path) -> None:

@@ -279,3 +279,15 @@ def test_failed_write_leaves_no_new_folders(tmp_path: Path, monkeypatch: pytest.
     config.write_text("workload: {clients: 3}\n", encoding="utf-8")
     assert main(["run", str(config), "--out", str(tmp_path / "new" / "deeper" / "run"), "--quiet"]) == 1
     assert not (tmp_path / "new").exists()
+
+
+def test_out_and_results_root_together_rejected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, SMALL_HERD)
+
+    with pytest.raises(SystemExit) as caught:
+        main(["run", str(config), "--out", str(tmp_path / "a"), "--results-root", str(tmp_path / "b")])
+
+    assert caught.value.code == 2
+    assert "--results-root: not allowed with argument --out" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "b").exists()
