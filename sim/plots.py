@@ -140,8 +140,14 @@ def latency_figure(jobs: pd.DataFrame, title: str) -> Figure:
     figure = Figure(figsize=(11, 4.5))
     left, right = figure.subplots(1, 2)
     completed = jobs.loc[jobs["outcome"] == "completed", "latency"]
-    plot_latency(left, completed, title="Completion latency (completed jobs)",
-                 xlabel="start to completion seen by client (simulated s)")
+    if completed.empty and jobs["latency"].notna().any():
+        # A custom client with outcomes of its own ("hit", "miss", ...) completes no job, so
+        # show every job's latency rather than an empty panel.
+        plot_latency(left, jobs["latency"], title="Job latency (all outcomes)",
+                     xlabel="start to end seen by client (simulated s)")
+    else:
+        plot_latency(left, completed, title="Completion latency (completed jobs)",
+                     xlabel="start to completion seen by client (simulated s)")
     plot_latency(right, jobs["detection_delay"], title="Detection delay",
                  xlabel="client saw the end minus job ended on server (simulated s)")
     figure.suptitle(title)

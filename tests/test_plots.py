@@ -169,3 +169,24 @@ def test_tradeoff_numbers_front(ax) -> None:
     assert sorted(text.get_text() for text in ax.texts) == ["1", "2", "3"]
     assert ax.get_xlabel() == "requests per job, mean (requests)"
     assert ax.get_ylabel() == "mean detection delay (simulated s)"
+
+
+def test_latency_figure_shows_custom_outcomes() -> None:
+    # A custom client names its own outcomes and completes no job.
+    jobs = pd.DataFrame({"outcome": ["hit", "miss", "hit", "gave_up"], "latency": [0.01, 0.2, 0.02, 1.5],
+                         "detection_delay": [np.nan] * 4})
+
+    figure = plots.latency_figure(jobs, "custom")
+
+    left = figure.axes[0]
+    assert left.get_title() == "Job latency (all outcomes)"
+    assert len(left.patches) > 0
+
+
+def test_latency_figure_keeps_completed_jobs_only() -> None:
+    jobs = pd.DataFrame({"outcome": ["completed", "timeout"], "latency": [3.0, 60.0],
+                         "detection_delay": [0.5, np.nan]})
+
+    figure = plots.latency_figure(jobs, "translation")
+
+    assert figure.axes[0].get_title() == "Completion latency (completed jobs)"
