@@ -245,7 +245,8 @@ def read_samples(path: Path, column: str | None = None, unit: str = "s") -> tupl
             rows = [(number, row) for number, row in enumerate(csv.reader(handle), start=1)
                     if row and any(cell.strip() for cell in row) and not row[0].lstrip().startswith("#")]
     except FileNotFoundError:
-        raise SampleFileError("file", f"no such file: {str(path)!r}; paths are relative to the config file") from None
+        raise SampleFileError("file", f"no such file: {str(path)!r}; a relative path is read from the config "
+                                      "file's folder, or from the current folder for a config given as a dict") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise SampleFileError("file", f"cannot read {str(path)!r}: {exc}") from None
     if not rows:

@@ -233,7 +233,7 @@ def test_missing_sample_file_says_where_paths_start(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         service_time(tmp_path, {"kind": "empirical", "file": "absent.csv"})
     assert "server.service_time.file: no such file" in str(raised.value)
-    assert "relative to the config file" in str(raised.value)
+    assert "a relative path is read from the config file's folder" in str(raised.value)
 
 
 @pytest.mark.parametrize(
