@@ -16,10 +16,8 @@ to the floor, cannot match SimPy by speeding up its own code alone.
 from __future__ import annotations
 
 import asyncio
-import gc
 import random
 import sys
-import time
 
 import side_by_side
 from scenario import Scenario
@@ -46,19 +44,7 @@ def run_floor(scenario: Scenario) -> tuple[int, float]:
     async def herd(loop: VirtualTimeLoop) -> None:
         await asyncio.gather(*(poller(loop, random.Random(index)) for index in range(scenario.clients)))
 
-    # The same collector setting as the simulator uses during a run.
-    collecting = gc.isenabled()
-    gc.disable()
-    loop = VirtualTimeLoop()
-    try:
-        started = time.perf_counter()
-        loop.run_until_complete(herd(loop))
-        wall = time.perf_counter() - started
-    finally:
-        loop.close()
-        if collecting:
-            gc.enable()
-    return scenario.clients * ROUNDS, wall
+    return scenario.clients * ROUNDS, side_by_side.time_on_loop(herd)
 
 
 def main() -> int:

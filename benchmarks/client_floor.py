@@ -19,11 +19,9 @@ alone take longer than SimPy's whole model.
 from __future__ import annotations
 
 import asyncio
-import gc
 import heapq
 import random
 import sys
-import time
 from typing import Any
 
 import side_by_side
@@ -130,17 +128,7 @@ def run_client_floor(scenario: Scenario) -> tuple[int, float]:
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(results)} floor clients did not complete: {failed[0]}")
 
-    collecting = gc.isenabled()
-    gc.disable()
-    loop = VirtualTimeLoop()
-    try:
-        started = time.perf_counter()
-        loop.run_until_complete(herd(loop))
-        wall = time.perf_counter() - started
-    finally:
-        loop.close()
-        if collecting:
-            gc.enable()
+    wall = side_by_side.time_on_loop(herd)
     return sum(session.requests for session in sessions), wall
 
 
