@@ -363,8 +363,8 @@ class ServerModel:
         stay as they are.
         """
         if call.endpoint == STATUS:
-            # The common answer first, without a call: a job that is still pending, when
-            # pending answers carry no Retry-After.
+            # The common response first, without a call: a job that is still pending, when
+            # pending responses carry no Retry-After.
             number = call.job
             finishes_at = self.jobs.finishes_at
             if 0 <= number < len(finishes_at) and now < finishes_at[number] and not self._pending_hints:

@@ -68,8 +68,8 @@ class SimResponse:
     """
 
     # The server builds one response per simulated request, almost always a JSON body with no
-    # headers. So only what every response sets lives in slots; `headers`, `content_type` and
-    # `_body` are class defaults, set in an instance dict (created only then) when they differ.
+    # headers. So only the fields every response sets are slots. `headers`, `content_type` and
+    # `_body` are class defaults, and a response that differs gets an instance dict for them.
     __slots__ = ("status", "_data", "_method", "_url", "__dict__")
 
     headers: CIMultiDictProxy[str] = _NO_HEADERS
